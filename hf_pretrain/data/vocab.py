@@ -1,0 +1,154 @@
+"""Word-level vocabulary: a `tokenizers` WordLevel model plus the word counts.
+
+The tokenizer is what gets saved (`tokenizer.json`, loadable by `AutoTokenizer`); the counts are what
+subsampling, negative sampling and Huffman coding need, so they travel beside it as `word_counts.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+COUNTS_FILE = "word_counts.json"
+UNK_POLICIES = ("drop", "keep")
+
+
+class VocabularyError(ValueError):
+    pass
+
+
+@dataclass
+class EncodedCorpus:
+    """A corpus as one flat id array; sentence `s` is `ids[offsets[s]:offsets[s + 1]]`.
+
+    `raw_words` counts every whitespace token of the source, before unknown words were dropped, so
+    words-per-second figures mean the same thing as gensim's and fastText's.
+    """
+
+    ids: np.ndarray
+    offsets: np.ndarray
+    raw_words: int
+
+    @property
+    def num_sentences(self) -> int:
+        return len(self.offsets) - 1
+
+    def sentence_ids(self) -> np.ndarray:
+        return np.repeat(np.arange(self.num_sentences, dtype=np.int64), np.diff(self.offsets))
+
+    def sentences(self) -> list[np.ndarray]:
+        return np.split(self.ids, self.offsets[1:-1])
+
+
+class Vocabulary:
+    """Words in decreasing count order behind the unknown token (always id 0).
+
+    `unk_policy="drop"` removes unknown words from the training stream, as word2vec.c, gensim and d2l
+    do; `"keep"` trains `<unk>` like any other word (its count is the sum of everything it replaced).
+    """
+
+    def __init__(self, tokenizer: Tokenizer, counts: Sequence[int], unk_token: str = "<unk>", unk_policy: str = "drop"):
+        if unk_policy not in UNK_POLICIES:
+            raise VocabularyError(f"unk_policy must be one of {UNK_POLICIES}, got {unk_policy!r}")
+        self.tokenizer = tokenizer
+        self.counts = np.asarray(counts, dtype=np.int64)
+        self.unk_token = unk_token
+        self.unk_policy = unk_policy
+        self.unk_id = tokenizer.token_to_id(unk_token)
+        if len(self.counts) != tokenizer.get_vocab_size():
+            raise VocabularyError(
+                f"{len(self.counts)} counts for a tokenizer of {tokenizer.get_vocab_size()} words"
+            )
+        vocab = tokenizer.get_vocab()
+        self.index_to_word = [None] * len(vocab)
+        for word, index in vocab.items():
+            self.index_to_word[index] = word
+
+    @classmethod
+    def build(
+        cls,
+        texts: Iterable[str],
+        min_count: int = 5,
+        max_vocab_size: int | None = None,
+        unk_token: str = "<unk>",
+        unk_policy: str = "drop",
+        lowercase: bool = False,
+    ) -> "Vocabulary":
+        if min_count < 1:
+            raise VocabularyError(f"min_count must be >= 1, got {min_count}")
+        if max_vocab_size is not None and max_vocab_size < 2:
+            raise VocabularyError(f"max_vocab_size must be >= 2 (the unknown token and one word), got {max_vocab_size}")
+        counter: Counter = Counter()
+        for text in texts:
+            counter.update((text.lower() if lowercase else text).split())
+        if not counter:
+            raise VocabularyError("cannot build a vocabulary from an empty corpus (no words found)")
+        # The unknown token is reserved at id 0; a literal "<unk>" in the text (WikiText-2, PTB) joins it.
+        unk_count = counter.pop(unk_token, 0)
+        kept = [(w, c) for w, c in counter.most_common() if c >= min_count]
+        if max_vocab_size is not None:
+            kept = kept[: max_vocab_size - 1]
+        if not kept:
+            top = counter.most_common(1)[0]
+            raise VocabularyError(
+                f"min_count={min_count} removes every word (the most frequent, {top[0]!r}, occurs {top[1]} times)"
+            )
+        unk_count += sum(counter.values()) - sum(c for _, c in kept)
+        words = [unk_token] + [w for w, _ in kept]
+        counts = [unk_count] + [c for _, c in kept]
+        tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token=unk_token))
+        if lowercase:
+            tokenizer.normalizer = normalizers.Lowercase()
+        tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        return cls(tokenizer, counts, unk_token=unk_token, unk_policy=unk_policy)
+
+    def __len__(self) -> int:
+        return len(self.index_to_word)
+
+    @property
+    def training_counts(self) -> np.ndarray:
+        """Counts as the samplers see them: a dropped `<unk>` is never drawn nor kept."""
+        counts = self.counts.copy()
+        if self.unk_policy == "drop":
+            counts[self.unk_id] = 0
+        return counts
+
+    def encode(self, texts: Sequence[str]) -> EncodedCorpus:
+        texts = list(texts)
+        encodings = self.tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        ids = np.fromiter((i for e in encodings for i in e.ids), dtype=np.int64, count=int(lengths.sum()))
+        raw_words = int(lengths.sum())
+        if self.unk_policy == "drop":
+            keep = ids != self.unk_id
+            sentence = np.repeat(np.arange(len(lengths)), lengths)
+            lengths = np.bincount(sentence[keep], minlength=len(lengths))
+            ids = ids[keep]
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return EncodedCorpus(ids=ids, offsets=offsets, raw_words=raw_words)
+
+    def save(self, directory: str | os.PathLike) -> None:
+        from transformers import PreTrainedTokenizerFast
+
+        fast = PreTrainedTokenizerFast(tokenizer_object=self.tokenizer, unk_token=self.unk_token)
+        fast.save_pretrained(directory)
+        with open(os.path.join(directory, COUNTS_FILE), "w", encoding="utf-8") as f:
+            json.dump({"unk_token": self.unk_token, "unk_policy": self.unk_policy, "counts": self.counts.tolist()}, f)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "Vocabulary":
+        tokenizer_path = os.path.join(directory, "tokenizer.json")
+        counts_path = os.path.join(directory, COUNTS_FILE)
+        for path in (tokenizer_path, counts_path):
+            if not os.path.isfile(path):
+                raise VocabularyError(f"no vocabulary in {directory}: {os.path.basename(path)} is missing")
+        with open(counts_path, encoding="utf-8") as f:
+            meta = json.load(f)
+        return cls(Tokenizer.from_file(tokenizer_path), meta["counts"], meta["unk_token"], meta["unk_policy"])

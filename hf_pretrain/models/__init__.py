@@ -1,0 +1,11 @@
+"""Model families, each self-contained as transformers lays them out (configuration + modeling)."""
+
+from transformers import AutoConfig, AutoModel
+
+from .word2vec import Word2VecConfig, Word2VecModel
+
+# Registration lets `AutoConfig`/`AutoModel.from_pretrained(folder)` find our model types once
+# `hf_pretrain` is imported.
+for _config, _model in ((Word2VecConfig, Word2VecModel),):
+    AutoConfig.register(_config.model_type, _config, exist_ok=True)
+    AutoModel.register(_config, _model, exist_ok=True)
