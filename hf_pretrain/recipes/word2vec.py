@@ -1,0 +1,184 @@
+"""The word2vec recipe: corpus → vocabulary → batches → model → shared loop → evaluation → folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+
+from ..data import load_corpus
+from ..data.vocab import Vocabulary
+from ..data.word2vec import D2LWord2VecData, WindowBatches
+from ..hub import check_output_dir, render_model_card, write_folder_atomically
+from ..models.word2vec import Word2VecConfig, Word2VecModel
+from ..training import TrainingArguments, linear_decay, train_loop
+from ..vectors import WordVectors
+from .evaluation import EvaluationArguments, evaluate_vectors
+
+
+@dataclass
+class Word2VecArguments(EvaluationArguments):
+    dataset: str = field(default="wikitext-2", metadata={"help": "wikitext-2, ptb, a text file/folder or a Hub id."})
+    text_column: Optional[str] = field(default=None, metadata={"help": "Text column of a Hub dataset."})
+    min_count: int = field(default=5, metadata={"help": "Drop words seen fewer times."})
+    max_vocab_size: Optional[int] = field(default=None, metadata={"help": "Keep at most this many words."})
+    unk_policy: str = field(default="drop", metadata={"help": "'drop' unknown words from training or 'keep' <unk>."})
+    lowercase: bool = field(default=False, metadata={"help": "Lower-case the corpus."})
+    architecture: str = field(default="skipgram", metadata={"help": "skipgram or cbow."})
+    loss: str = field(default="negative_sampling", metadata={"help": "negative_sampling or hierarchical_softmax."})
+    cbow_combiner: str = field(default="mean", metadata={"help": "mean or sum of the context vectors (CBOW)."})
+    embedding_dim: int = field(default=100, metadata={"help": "Vector size."})
+    window: int = field(default=5, metadata={"help": "Maximum context distance."})
+    shrink_windows: bool = field(default=True, metadata={"help": "Dynamic windows drawn from 1..window."})
+    num_negatives: int = field(default=5, metadata={"help": "Noise words per positive (negative sampling)."})
+    ns_exponent: float = field(default=0.75, metadata={"help": "Noise distribution exponent."})
+    subsample: float = field(default=1e-3, metadata={"help": "Subsampling threshold t (0: off)."})
+    sample_rule: str = field(default="word2vec", metadata={"help": "word2vec ((sqrt(f/t)+1)t/f) or d2l (sqrt(t/f))."})
+    initializer: str = field(default="word2vec", metadata={"help": "word2vec (uniform/zero) or normal (d2l)."})
+
+
+def _config(args: Word2VecArguments, vocab_size: int) -> Word2VecConfig:
+    return Word2VecConfig(
+        vocab_size=vocab_size,
+        embedding_dim=args.embedding_dim,
+        architecture=args.architecture,
+        loss=args.loss,
+        cbow_combiner=args.cbow_combiner,
+        window=args.window,
+        shrink_windows=args.shrink_windows,
+        num_negatives=args.num_negatives,
+        ns_exponent=args.ns_exponent,
+        sample=args.subsample,
+        sample_rule=args.sample_rule,
+        initializer=args.initializer,
+    )
+
+
+def train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dict:
+    if training.num_threads:
+        torch.set_num_threads(training.num_threads)
+    check_output_dir(training.output_dir, training.overwrite_output_dir, "word2vec", bool(training.resume_from_checkpoint))
+    accelerator = Accelerator(log_with=training.report_to, project_dir=training.output_dir)
+    set_seed(training.seed)
+    # Validate everything cheap before the corpus is read.
+    probe = _config(args, vocab_size=2)
+    if training.optimizer == "adam" and (probe.architecture, probe.loss) != ("skipgram", "negative_sampling"):
+        raise ValueError("optimizer 'adam' runs the book's pipeline, which covers skip-gram with negative sampling only")
+
+    texts = load_corpus(args.dataset, text_column=args.text_column)["train"]["text"]
+    vocab = Vocabulary.build(
+        texts, min_count=args.min_count, max_vocab_size=args.max_vocab_size,
+        unk_policy=args.unk_policy, lowercase=args.lowercase,
+    )
+    corpus = vocab.encode(texts)
+    counts = vocab.training_counts
+    config = _config(args, vocab_size=len(vocab))
+    model = Word2VecModel(config)
+    device = accelerator.device
+
+    if training.optimizer == "sgd":
+        schedule = linear_decay(training.learning_rate or (0.05 if config.architecture == "cbow" else 0.025), training.min_learning_rate)
+        batches = WindowBatches(
+            corpus, counts, window=config.window, batch_size=training.batch_size, loss=config.loss,
+            num_negatives=config.num_negatives, ns_exponent=config.ns_exponent, sample=config.sample,
+            sample_rule=config.sample_rule, shrink_windows=config.shrink_windows,
+        )
+        model = accelerator.prepare(model)
+        core = accelerator.unwrap_model(model)
+
+        def epoch_batches(epoch, generator):
+            return batches.epoch(generator)
+
+        def step(batch, progress):
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            return core.sgd_step(**batch, learning_rate=schedule(progress))
+
+    else:
+        data = D2LWord2VecData(
+            corpus, counts, window=config.window, num_negatives=config.num_negatives, sample=config.sample,
+            sample_rule=config.sample_rule, ns_exponent=config.ns_exponent,
+            generator=torch.Generator().manual_seed(training.seed),
+        )
+        optimizer = torch.optim.Adam(model.parameters(), lr=training.learning_rate or 0.002)
+        model, optimizer = accelerator.prepare(model, optimizer)
+        core = accelerator.unwrap_model(model)
+        num_batches = data.num_batches(training.batch_size)
+
+        def epoch_batches(epoch, generator):
+            for index, batch in enumerate(data.batches(training.batch_size, generator)):
+                batch["words"] = round(corpus.raw_words * (index + 1) / num_batches)
+                yield batch
+
+        def step(batch, progress):
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            out = model(
+                input_ids=batch["centers"], target_ids=batch["contexts_negatives"],
+                labels=batch["labels"], target_mask=batch["masks"],
+            )
+            accelerator.backward(out.loss)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            # The book averages the per-example losses; report the same.
+            return out.loss.detach() * len(batch["centers"]), torch.tensor(float(len(batch["centers"])))
+
+    if training.report_to:
+        accelerator.init_trackers("word2vec", config={**asdict(args), **asdict(training)})
+    results = train_loop(
+        accelerator, training, epoch_batches=epoch_batches, step=step,
+        words_per_epoch=corpus.raw_words, family="word2vec",
+    )
+    results.update(vocab_size=len(vocab), corpus_words=corpus.raw_words, seed=training.seed)
+    accelerator.end_training()
+    if not accelerator.is_main_process:
+        return results
+
+    vectors = WordVectors.from_model(core, vocab)
+    results.update(evaluate_vectors(vectors, args))
+    write_folder_atomically(training.output_dir, lambda tmp: _write(tmp, core, vocab, vectors, args, training, results))
+    return results
+
+
+def _write(folder, model, vocab, vectors, args, training, results):
+    model.save_pretrained(folder)
+    vocab.save(folder)
+    with open(os.path.join(folder, "all_results.json"), "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2)
+    config = model.config
+    hyperparameters = {
+        "architecture": config.architecture, "loss": config.loss, "embedding_dim": config.embedding_dim,
+        "window": config.window, "num_negatives": config.num_negatives, "subsample": config.sample,
+        "sample_rule": config.sample_rule, "min_count": args.min_count, "epochs": training.epochs,
+        "batch_size": training.batch_size, "optimizer": training.optimizer,
+        "learning_rate": training.learning_rate or ("default"), "seed": training.seed, "vocab_size": len(vocab),
+    }
+    probe = next((w for w in ("king", "chip", "france", "good") if w in vectors), vectors.index_to_key[min(1, len(vectors) - 1)])
+    card = render_model_card(
+        "word2vec",
+        model_name=os.path.basename(os.path.abspath(training.output_dir)),
+        dataset=args.dataset,
+        hyperparameters=hyperparameters,
+        results={k: v for k, v in results.items() if k != "epoch_losses"},
+        extra={
+            "architecture": config.architecture, "loss": config.loss, "probe_word": probe,
+            "runtime": f"{results['train_runtime']:.1f} s ({results['train_words_per_second']:,.0f} words/s)",
+            "corpus_note": _corpus_note(args.dataset, results["corpus_words"]),
+        },
+    )
+    with open(os.path.join(folder, "README.md"), "w", encoding="utf-8") as f:
+        f.write(card)
+
+
+def _corpus_note(dataset: str, words: int) -> str:
+    if dataset.startswith("wikitext-2"):
+        return (
+            f"WikiText-2 (Merity et al. 2016), train split, {words:,} words; text from English Wikipedia, "
+            "CC BY-SA 3.0."
+        )
+    if dataset == "ptb":
+        return f"Penn Treebank (Mikolov's language-modelling version), train split, {words:,} words; research use."
+    return f"`{dataset}`, train split, {words:,} words."

@@ -1,0 +1,183 @@
+"""The one training loop every recipe uses, on top of Accelerate.
+
+A recipe hands over two callables:
+- `epoch_batches(epoch, generator)` yields the batches of one epoch, each carrying `words`, the corpus
+  words covered by the end of that batch (for progress, learning-rate decay and words/s);
+- `step(batch, progress)` trains on one batch and returns (summed loss, count) as tensors, `progress`
+  being the fraction of the whole run done, in [0, 1).
+The loop owns progress bars, tracker logging, checkpoints and resuming. Each epoch's batches come
+from a generator seeded with (seed, epoch), so a resumed run replays the same batches and skips the
+ones already trained on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional
+
+import torch
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+
+STATE_FILE = "trainer_state.json"
+
+
+@dataclass
+class TrainingArguments:
+    output_dir: str = field(default="outputs/word2vec", metadata={"help": "Where the Hub-ready folder is written."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace an existing model in output_dir."})
+    seed: int = field(default=42, metadata={"help": "Seed for every random choice of the run."})
+    epochs: int = field(default=5, metadata={"help": "Passes over the corpus."})
+    batch_size: int = field(default=1024, metadata={"help": "Centre words (or examples) per step."})
+    optimizer: str = field(default="sgd", metadata={"help": "'sgd' (linear decay, as word2vec.c) or 'adam' (as d2l)."})
+    learning_rate: Optional[float] = field(
+        default=None, metadata={"help": "Default: 0.025 for skip-gram SGD, 0.05 for CBOW SGD, 0.002 for Adam."}
+    )
+    min_learning_rate: float = field(default=1e-4, metadata={"help": "Floor of the linear decay (SGD)."})
+    logging_steps: int = field(default=50, metadata={"help": "Log the running loss every N steps."})
+    checkpointing_steps: Optional[str] = field(
+        default=None, metadata={"help": "Save a checkpoint every N steps, or 'epoch'."}
+    )
+    resume_from_checkpoint: Optional[str] = field(
+        default=None, metadata={"help": "A checkpoint folder, or 'latest' for the newest in output_dir."}
+    )
+    report_to: Optional[str] = field(default=None, metadata={"help": "Accelerate tracker: tensorboard, wandb, all..."})
+    num_threads: Optional[int] = field(default=None, metadata={"help": "torch intra-op threads (default: all cores)."})
+
+    def __post_init__(self):
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.checkpointing_steps not in (None, "epoch") and not str(self.checkpointing_steps).isdigit():
+            raise ValueError(f"checkpointing_steps must be a number of steps or 'epoch', got {self.checkpointing_steps!r}")
+
+
+def linear_decay(initial: float, minimum: float) -> Callable[[float], float]:
+    """word2vec.c / gensim schedule: from `initial` down to `minimum` over the run."""
+    return lambda progress: max(minimum, initial - (initial - minimum) * progress)
+
+
+def checkpoint_dir(output_dir: str) -> str:
+    return os.path.join(output_dir, "checkpoints")
+
+
+def latest_checkpoint(output_dir: str) -> Optional[str]:
+    root = checkpoint_dir(output_dir)
+    if not os.path.isdir(root):
+        return None
+    steps = [d for d in os.listdir(root) if d.startswith("step_") and d[5:].isdigit()]
+    return os.path.join(root, max(steps, key=lambda d: int(d[5:]))) if steps else None
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+def train_loop(
+    accelerator: Accelerator,
+    args: TrainingArguments,
+    *,
+    epoch_batches: Callable[[int, torch.Generator], Iterable[dict]],
+    step: Callable[[dict, float], tuple[torch.Tensor, torch.Tensor]],
+    words_per_epoch: int,
+    family: str,
+) -> dict:
+    state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "loss_sum": 0.0, "loss_count": 0.0, "epoch_losses": []}
+    resume = args.resume_from_checkpoint
+    if resume:
+        path = latest_checkpoint(args.output_dir) if resume == "latest" else resume
+        if path is None or not os.path.isfile(os.path.join(path, STATE_FILE)):
+            raise FileNotFoundError(f"no checkpoint to resume from at {resume!r} (looked for {STATE_FILE})")
+        with open(os.path.join(path, STATE_FILE), encoding="utf-8") as f:
+            saved = json.load(f)
+        if saved.get("family") != family:
+            raise ValueError(f"{path} is a {saved.get('family')!r} checkpoint; this recipe trains {family!r}")
+        state.update(saved["state"])
+        accelerator.load_state(path)
+    total_words = args.epochs * words_per_epoch
+    done_words = state["epoch"] * words_per_epoch
+    bar = tqdm(
+        total=total_words, initial=done_words, unit="word", unit_scale=True, desc=f"{family} training",
+        disable=not accelerator.is_local_main_process, dynamic_ncols=True,
+    )
+    start = time.perf_counter()
+    trained_words = 0
+    for epoch in range(state["epoch"], args.epochs):
+        generator = torch.Generator().manual_seed(args.seed * 1_000_003 + epoch)
+        epoch_words = 0
+        skip = state["step_in_epoch"] if epoch == state["epoch"] else 0
+        if epoch != state["epoch"]:
+            state.update(epoch=epoch, step_in_epoch=0, loss_sum=0.0, loss_count=0.0)
+        running = [0.0, 0.0]
+        for index, batch in enumerate(epoch_batches(epoch, generator)):
+            words = batch.pop("words")
+            if index < skip:
+                epoch_words = words
+                continue
+            loss_sum, count = step(batch, (epoch * words_per_epoch + epoch_words) / total_words)
+            loss_sum, count = float(loss_sum), float(count)
+            if not math.isfinite(loss_sum):
+                raise NonFiniteLossError(
+                    f"the loss became {loss_sum} at epoch {epoch}, step {state['global_step']}; "
+                    "lower the learning rate (the last checkpoint, if any, is intact)"
+                )
+            running[0] += loss_sum
+            running[1] += count
+            state["loss_sum"] += loss_sum
+            state["loss_count"] += count
+            state["step_in_epoch"] = index + 1
+            state["global_step"] += 1
+            bar.update(words - epoch_words)
+            trained_words += words - epoch_words
+            epoch_words = words
+            if state["global_step"] % args.logging_steps == 0 and running[1]:
+                elapsed = time.perf_counter() - start
+                bar.set_postfix(loss=f"{running[0] / running[1]:.4f}", words_s=f"{trained_words / elapsed:,.0f}")
+                accelerator.log({"train_loss": running[0] / running[1], "epoch": epoch}, step=state["global_step"])
+                running = [0.0, 0.0]
+            steps = args.checkpointing_steps
+            if steps not in (None, "epoch") and state["global_step"] % int(steps) == 0:
+                save_checkpoint(accelerator, args.output_dir, state, family)
+        state["epoch_losses"].append(state["loss_sum"] / max(state["loss_count"], 1.0))
+        state.update(epoch=epoch + 1, step_in_epoch=0, loss_sum=0.0, loss_count=0.0)
+        accelerator.log({"epoch_loss": state["epoch_losses"][-1]}, step=state["global_step"])
+        if args.checkpointing_steps is not None:
+            save_checkpoint(accelerator, args.output_dir, state, family)
+    bar.close()
+    runtime = time.perf_counter() - start
+    return {
+        "train_loss": state["epoch_losses"][-1] if state["epoch_losses"] else float("nan"),
+        "epoch_losses": state["epoch_losses"],
+        "train_runtime": runtime,
+        "train_words": trained_words,
+        "train_words_per_second": trained_words / runtime if runtime > 0 else float("nan"),
+        "global_step": state["global_step"],
+    }
+
+
+def save_checkpoint(accelerator: Accelerator, output_dir: str, state: dict, family: str) -> str:
+    """`accelerator.save_state` plus the loop's position, written beside the final name and renamed
+    into place so that a crash mid-save leaves the previous checkpoint intact."""
+    final = os.path.join(checkpoint_dir(output_dir), f"step_{state['global_step']}")
+    temporary = final + ".tmp"
+    if accelerator.is_main_process:
+        shutil.rmtree(temporary, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(temporary)
+    if accelerator.is_main_process:
+        with open(os.path.join(temporary, STATE_FILE), "w", encoding="utf-8") as f:
+            json.dump({"family": family, "state": state}, f)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(temporary, final)
+    accelerator.wait_for_everyone()
+    return final
