@@ -1,0 +1,1 @@
+from .corpus import CorpusError, KNOWN_CORPORA, load_corpus
