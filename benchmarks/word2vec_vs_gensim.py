@@ -61,7 +61,7 @@ def run_ours(args, seed):
             Word2VecArguments(
                 dataset="wikitext-2", min_count=args.min_count, architecture=args.architecture, loss=args.loss,
                 embedding_dim=args.embedding_dim, window=args.window, num_negatives=args.negative,
-                subsample=args.subsample, similarity_file="", analogy_file="",
+                subsample=args.subsample, negative_sharing=args.negative_sharing, similarity_file="", analogy_file="",
             ),
             TrainingArguments(
                 output_dir=os.path.join(tmp, "model"), seed=seed, epochs=args.epochs, batch_size=args.batch_size,
@@ -81,9 +81,10 @@ def profile_step(args):
 
     texts = load_corpus("wikitext-2")["train"]["text"]
     vocab = Vocabulary.build(texts, min_count=args.min_count)
-    model = Word2VecModel(Word2VecConfig(vocab_size=len(vocab), architecture=args.architecture, loss=args.loss))
-    batches = WindowBatches(vocab.encode(texts), vocab.training_counts, window=args.window,
-                            batch_size=args.batch_size, loss=args.loss, sample=args.subsample)
+    model = Word2VecModel(Word2VecConfig(vocab_size=len(vocab), architecture=args.architecture, loss=args.loss,
+                                         negative_sharing=args.negative_sharing))
+    batches = WindowBatches(vocab.encode(texts), vocab.training_counts, window=args.window, batch_size=args.batch_size,
+                            loss=args.loss, sample=args.subsample, negative_sharing=args.negative_sharing)
     it = batches.epoch(torch.Generator().manual_seed(0))
     warm = [next(it) for _ in range(20)]
     for b in warm:
@@ -107,7 +108,8 @@ def main():
     parser.add_argument("--subsample", type=float, default=1e-3)
     parser.add_argument("--min_count", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch_size", type=int, default=1024)
+    parser.add_argument("--batch_size", type=int, default=2048)
+    parser.add_argument("--negative_sharing", type=int, default=1, help="CBOW NS: centres sharing noise words.")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=1, help="Runs per side (different seeds).")
     parser.add_argument("--profile", action="store_true", help="Print a torch profiler table of our step and exit.")
@@ -124,7 +126,7 @@ def main():
         rows["gensim"].append(run_gensim(sentences, args, seed))
         rows["hf-pretrain"].append(run_ours(args, seed))
     summary = {}
-    print(f"\n{args.architecture} / {args.loss}, d{args.embedding_dim}, window {args.window}, "
+    print(f"\n{args.architecture} / {args.loss}, d{args.embedding_dim}, window {args.window}, batch {args.batch_size}, "
           f"{args.epochs} epochs, {args.threads} threads, {args.seeds} seed(s), WikiText-2 train")
     print(f"{'':12} {'words/s':>12} {'WS353 ρ':>9} {'analogy':>8}")
     for name, runs in rows.items():

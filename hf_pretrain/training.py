@@ -33,7 +33,7 @@ class TrainingArguments:
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace an existing model in output_dir."})
     seed: int = field(default=42, metadata={"help": "Seed for every random choice of the run."})
     epochs: int = field(default=5, metadata={"help": "Passes over the corpus."})
-    batch_size: int = field(default=1024, metadata={"help": "Centre words (or examples) per step."})
+    batch_size: int = field(default=2048, metadata={"help": "Centre words (or examples) per step."})
     optimizer: str = field(default="sgd", metadata={"help": "'sgd' (linear decay, as word2vec.c) or 'adam' (as d2l)."})
     learning_rate: Optional[float] = field(
         default=None, metadata={"help": "Default: 0.025 for skip-gram SGD, 0.05 for CBOW SGD, 0.002 for Adam."}
@@ -65,6 +65,15 @@ class TrainingArguments:
 def linear_decay(initial: float, minimum: float) -> Callable[[float], float]:
     """word2vec.c / gensim schedule: from `initial` down to `minimum` over the run."""
     return lambda progress: max(minimum, initial - (initial - minimum) * progress)
+
+
+def set_threads(accelerator: Accelerator, num_threads: Optional[int]) -> int:
+    """Give each process its share of the cores. `accelerate launch` exports OMP_NUM_THREADS=1, which
+    would leave a single-process CPU run on one core."""
+    if not num_threads:
+        num_threads = max(1, (os.cpu_count() or 1) // accelerator.state.num_processes)
+    torch.set_num_threads(num_threads)
+    return num_threads
 
 
 def checkpoint_dir(output_dir: str) -> str:

@@ -144,3 +144,39 @@ def test_save_load_round_trip_with_automodel(tmp_path):
     assert loaded.output_embeddings.weight.shape == (29, 5)
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_cbow_shared_negatives_equal_the_unshared_step_with_repeated_noise_words():
+    """Sharing noise words across a group is the per-centre step with the same noise words repeated."""
+    torch.manual_seed(0)
+    config = Word2VecConfig(vocab_size=12, embedding_dim=6, architecture="cbow", cbow_combiner="sum",
+                            initializer="normal", negative_sharing=3, max_row_updates=0)
+    batch = _toy_batch()
+    m = batch["window_mask"].shape[0]
+    g = torch.Generator().manual_seed(1)
+    shared = torch.randint(0, 12, (2, 4), generator=g)  # m = 5 centres → groups of 3 and 2
+    centers = batch["targets"][:, :1]
+    grouped = {**batch, "targets": centers, "labels": torch.ones(m, 1), "target_mask": torch.ones(m, 1, dtype=torch.bool)}
+    expanded_noise = shared.repeat_interleave(3, dim=0)[:m]
+    unshared = {
+        **batch,
+        "targets": torch.cat([centers, expanded_noise], dim=1),
+        "labels": torch.cat([torch.ones(m, 1), torch.zeros(m, 4)], dim=1),
+        "target_mask": torch.cat([torch.ones(m, 1, dtype=torch.bool), expanded_noise != centers], dim=1),
+    }
+    a = Word2VecModel(config)
+    b = Word2VecModel(Word2VecConfig(**{**config.to_dict(), "negative_sharing": 1}))
+    b.load_state_dict(a.state_dict())
+    loss_a, count_a = a.sgd_step(**grouped, shared_negatives=shared, learning_rate=0.1)
+    loss_b, count_b = b.sgd_step(**unshared, learning_rate=0.1)
+    torch.testing.assert_close(loss_a, loss_b)
+    torch.testing.assert_close(count_a, count_b)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb)
+
+
+def test_negative_sharing_is_for_cbow_negative_sampling_only():
+    with pytest.raises(ValueError, match="CBOW"):
+        Word2VecConfig(vocab_size=10, negative_sharing=4)
+    with pytest.raises(ValueError, match="negative_sharing"):
+        Word2VecConfig(vocab_size=10, architecture="cbow", negative_sharing=0)

@@ -116,8 +116,13 @@ class TargetBuilder:
     the inner nodes on its Huffman path (hierarchical softmax). Both come out as
     (`targets`, `labels`, `target_mask`) so one model step serves both losses."""
 
-    def __init__(self, counts: np.ndarray, loss: str, num_negatives: int = 5, ns_exponent: float = 0.75):
+    def __init__(
+        self, counts: np.ndarray, loss: str, num_negatives: int = 5, ns_exponent: float = 0.75, negative_sharing: int = 1
+    ):
         self.loss = loss
+        if negative_sharing < 1:
+            raise ValueError(f"negative_sharing must be >= 1, got {negative_sharing}")
+        self.negative_sharing = negative_sharing
         if loss == "negative_sampling":
             if num_negatives < 1:
                 raise ValueError(f"num_negatives must be >= 1, got {num_negatives}")
@@ -135,6 +140,12 @@ class TargetBuilder:
     def __call__(self, centers: torch.Tensor, generator: torch.Generator | None = None):
         if self.loss == "hierarchical_softmax":
             return self.points[centers], self.labels[centers], self.path_mask[centers]
+        if self.negative_sharing > 1:
+            # One draw of noise words per group of consecutive centres (see `sgd_step`).
+            groups = -(-len(centers) // self.negative_sharing)
+            ones = torch.ones(len(centers), 1)
+            shared = self.sampler.sample((groups, self.num_negatives), generator)
+            return centers[:, None], ones, ones.bool(), shared
         negatives = self.sampler.sample((len(centers), self.num_negatives), generator)
         targets = torch.cat([centers[:, None], negatives], dim=1)
         labels = torch.zeros(targets.shape)
@@ -152,6 +163,8 @@ class WindowBatches:
     - `window_mask` [m, 2W+1]: position i+o-W is a context of centre i (inside the centre's dynamic
       window 1..W drawn uniformly, inside its sentence, o != W),
     - `targets`, `labels`, `target_mask` [m, T]: from `TargetBuilder`,
+    - `shared_negatives` [ceil(m / G), K], only with `negative_sharing` G > 1: the noise words of
+      each group of G consecutive centres (`targets` then holds the centres alone),
     - `words`: raw corpus words covered so far this epoch, for progress and learning-rate decay.
     """
 
@@ -168,6 +181,7 @@ class WindowBatches:
         sample: float = 1e-3,
         sample_rule: str = "word2vec",
         shrink_windows: bool = True,
+        negative_sharing: int = 1,
     ):
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
@@ -182,7 +196,7 @@ class WindowBatches:
         self.ids = torch.from_numpy(corpus.ids)
         self.sentence = torch.from_numpy(corpus.sentence_ids())
         self.keep = torch.from_numpy(keep_probabilities(counts, sample, sample_rule)).float()
-        self.targets = TargetBuilder(counts, loss, num_negatives, ns_exponent)
+        self.targets = TargetBuilder(counts, loss, num_negatives, ns_exponent, negative_sharing)
         self.offsets = torch.arange(-window, window + 1)
 
     def epoch(self, generator: torch.Generator) -> Iterator[dict]:
@@ -203,8 +217,8 @@ class WindowBatches:
                 reach = torch.full((e - s, 1), W)
             window_sentence = padded_sentence[s : e + 2 * W].unfold(0, 2 * W + 1, 1)
             window_mask = (window_sentence == sentence[s:e, None]) & (self.offsets.abs() <= reach) & (self.offsets != 0)
-            targets, labels, target_mask = self.targets(centers, generator)
-            yield {
+            targets, labels, target_mask, *shared = self.targets(centers, generator)
+            batch = {
                 "tokens": padded_ids[s : e + 2 * W],
                 "window_mask": window_mask,
                 "targets": targets,
@@ -212,6 +226,9 @@ class WindowBatches:
                 "target_mask": target_mask,
                 "words": round(raw * e / n),
             }
+            if shared:
+                batch["shared_negatives"] = shared[0]
+            yield batch
 
 
 class D2LWord2VecData:

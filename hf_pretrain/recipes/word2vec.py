@@ -16,7 +16,7 @@ from ..data.vocab import Vocabulary
 from ..data.word2vec import D2LWord2VecData, WindowBatches
 from ..hub import check_output_dir, render_model_card, write_folder_atomically
 from ..models.word2vec import Word2VecConfig, Word2VecModel
-from ..training import TrainingArguments, linear_decay, train_loop
+from ..training import TrainingArguments, linear_decay, set_threads, train_loop
 from ..vectors import WordVectors
 from .evaluation import EvaluationArguments, evaluate_vectors
 
@@ -40,6 +40,7 @@ class Word2VecArguments(EvaluationArguments):
     subsample: float = field(default=1e-3, metadata={"help": "Subsampling threshold t (0: off)."})
     sample_rule: str = field(default="word2vec", metadata={"help": "word2vec ((sqrt(f/t)+1)t/f) or d2l (sqrt(t/f))."})
     initializer: str = field(default="word2vec", metadata={"help": "word2vec (uniform/zero) or normal (d2l)."})
+    negative_sharing: int = field(default=1, metadata={"help": "CBOW NS: centres sharing one draw of noise words."})
 
 
 def _config(args: Word2VecArguments, vocab_size: int) -> Word2VecConfig:
@@ -56,14 +57,14 @@ def _config(args: Word2VecArguments, vocab_size: int) -> Word2VecConfig:
         sample=args.subsample,
         sample_rule=args.sample_rule,
         initializer=args.initializer,
+        negative_sharing=args.negative_sharing,
     )
 
 
 def train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dict:
-    if training.num_threads:
-        torch.set_num_threads(training.num_threads)
     check_output_dir(training.output_dir, training.overwrite_output_dir, "word2vec", bool(training.resume_from_checkpoint))
     accelerator = Accelerator(log_with=training.report_to, project_dir=training.output_dir)
+    set_threads(accelerator, training.num_threads)
     set_seed(training.seed)
     # Validate everything cheap before the corpus is read.
     probe = _config(args, vocab_size=2)
@@ -87,6 +88,7 @@ def train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dict
             corpus, counts, window=config.window, batch_size=training.batch_size, loss=config.loss,
             num_negatives=config.num_negatives, ns_exponent=config.ns_exponent, sample=config.sample,
             sample_rule=config.sample_rule, shrink_windows=config.shrink_windows,
+            negative_sharing=config.negative_sharing,
         )
         model = accelerator.prepare(model)
         core = accelerator.unwrap_model(model)

@@ -23,6 +23,11 @@ class Word2VecConfig(PretrainedConfig):
         ns_exponent: noise distribution P(w) ∝ count(w)^ns_exponent.
         sample: subsampling threshold t (0 disables subsampling).
         sample_rule: `"word2vec"` (keep = (sqrt(f/t) + 1) t/f) or `"d2l"` (keep = sqrt(t/f)).
+        negative_sharing: CBOW with negative sampling only: this many consecutive centre words share
+            one draw of noise words, which turns the noise scores into small matrix products (1 draws
+            per centre, as word2vec.c).
+        max_row_updates: in `sgd_step`, a row updated more often than this within one batch has its
+            summed update scaled down to this many updates' worth (0 disables the cap).
         initializer: `"word2vec"` (input vectors uniform in ±0.5/dim, output vectors zero) or `"normal"`
             (both N(0, 1), PyTorch's `nn.Embedding` default, as the book's model).
     """
@@ -43,6 +48,8 @@ class Word2VecConfig(PretrainedConfig):
         sample: float = 1e-3,
         sample_rule: str = "word2vec",
         initializer: str = "word2vec",
+        negative_sharing: int = 1,
+        max_row_updates: int = 32,
         **kwargs,
     ):
         checks = {
@@ -60,6 +67,10 @@ class Word2VecConfig(PretrainedConfig):
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if loss == "negative_sampling" and (not isinstance(num_negatives, int) or num_negatives < 1):
             raise ValueError(f"num_negatives must be an integer >= 1, got {num_negatives!r}")
+        if not isinstance(negative_sharing, int) or negative_sharing < 1:
+            raise ValueError(f"negative_sharing must be an integer >= 1, got {negative_sharing!r}")
+        if negative_sharing > 1 and (architecture, loss) != ("cbow", "negative_sampling"):
+            raise ValueError("negative_sharing > 1 applies to CBOW with negative sampling only")
         if not isinstance(sample, (int, float)) or sample < 0:
             raise ValueError(f"sample must be a number >= 0, got {sample!r}")
         self.vocab_size = vocab_size
@@ -74,6 +85,8 @@ class Word2VecConfig(PretrainedConfig):
         self.sample = float(sample)
         self.sample_rule = sample_rule
         self.initializer = initializer
+        self.negative_sharing = negative_sharing
+        self.max_row_updates = max_row_updates
         super().__init__(**kwargs)
 
     @property

@@ -124,6 +124,7 @@ class Word2VecModel(Word2VecPreTrainedModel):
         labels: torch.Tensor,
         target_mask: torch.Tensor,
         learning_rate: float,
+        shared_negatives: Optional[torch.Tensor] = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One SGD update with closed-form gradients, as word2vec.c's inner loop but batched.
 
@@ -132,6 +133,10 @@ class Word2VecModel(Word2VecPreTrainedModel):
         each centre is scored against. Skip-gram scores every context vector against its centre's
         targets (word2vec.c's orientation: the context word is the input); CBOW scores the combined
         context. Returns (summed binary cross-entropy, number of scored pairs) before the update.
+
+        CBOW only: with `shared_negatives` [g, K] the m centres form g groups of ceil(m / g)
+        consecutive centres that share one draw of K noise words, so the noise scores become one
+        [group, K] matrix product per group and far fewer rows are gathered and scattered.
         """
         syn0 = self.input_embeddings.weight
         syn1 = self.output_embeddings.weight
@@ -150,6 +155,9 @@ class Word2VecModel(Word2VecPreTrainedModel):
             grad_contexts = torch.bmm(grad, outputs)  # [m, span, D]
             grad_outputs = torch.bmm(grad.transpose(1, 2), contexts)  # [m, T, D]
             count = weight.sum()
+            grad_block = torch.zeros_like(block)
+            for o in range(span):
+                grad_block[o : o + m] += grad_contexts[:, o]
         else:
             counts = windows.sum(1, keepdim=True)
             hidden = torch.zeros(m, dim, dtype=syn0.dtype, device=syn0.device)
@@ -163,13 +171,60 @@ class Word2VecModel(Word2VecPreTrainedModel):
             loss = F.binary_cross_entropy_with_logits(logits, labels, weight=weight, reduction="sum")
             grad = (labels - torch.sigmoid(logits)) * (weight * learning_rate)
             grad_hidden = torch.bmm(grad[:, None, :], outputs).squeeze(1)  # [m, D]
-            # word2vec.c adds the hidden-layer error to every context word unscaled, for mean too.
-            grad_contexts = windows[:, :, None] * grad_hidden[:, None, :]
             grad_outputs = grad[:, :, None] * hidden[:, None, :]
             count = weight.sum()
-        grad_block = torch.zeros_like(block)
-        for o in range(span):
-            grad_block[o : o + m] += grad_contexts[:, o]
+            if shared_negatives is not None:
+                noise_loss, noise_count = self._shared_noise_step(
+                    hidden, grad_hidden, targets[:, 0], counts > 0, shared_negatives, learning_rate
+                )
+                loss, count = loss + noise_loss, count + noise_count
+            # word2vec.c adds the hidden-layer error to every context word unscaled, for mean too.
+            grad_block = torch.zeros_like(block)
+            for o in range(span):
+                grad_block[o : o + m].addcmul_(windows[:, o, None], grad_hidden)
+        limit = self.config.max_row_updates
+        if limit:
+            grad_block *= _duplicate_scale(tokens, syn0.shape[0], limit)[:, None]
+            grad_outputs *= _duplicate_scale(targets.reshape(-1), syn1.shape[0], limit).view(m, -1, 1)
         syn0.index_add_(0, tokens, grad_block)
         syn1.index_add_(0, targets.reshape(-1), grad_outputs.reshape(-1, dim))
         return loss, count
+
+    def _shared_noise_step(self, hidden, grad_hidden, centers, has_context, shared_negatives, learning_rate):
+        """Noise-word part of the CBOW step for groups of centres sharing their noise words: adds
+        the error to `grad_hidden` in place and updates the noise words' output vectors."""
+        syn1 = self.output_embeddings.weight
+        m, dim = hidden.shape
+        groups = shared_negatives.shape[0]
+        size = -(-m // groups)
+        pad = groups * size - m
+        grouped = F.pad(hidden, (0, 0, 0, pad)).view(groups, size, dim)
+        noise = F.embedding(shared_negatives, syn1)  # [g, K, D]
+        logits = torch.bmm(grouped, noise.transpose(1, 2))  # [g, size, K]
+        # As word2vec.c, a noise word equal to the centre word is skipped.
+        own = F.pad(centers, (0, pad), value=-1).view(groups, size, 1) != shared_negatives[:, None, :]
+        valid = F.pad(has_context.squeeze(1), (0, pad)).view(groups, size, 1)
+        weight = (own & valid).to(hidden.dtype)
+        loss = F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits), weight=weight, reduction="sum")
+        grad = torch.sigmoid(logits).mul_(weight).mul_(-learning_rate)
+        grad_hidden += torch.bmm(grad, noise).view(-1, dim)[:m]
+        grad_noise = torch.bmm(grad.transpose(1, 2), grouped)  # [g, K, D]
+        ids = shared_negatives.reshape(-1)
+        if self.config.max_row_updates:
+            # A shared noise word stands for `size` centres at once.
+            occurrences = torch.bincount(ids, minlength=syn1.shape[0])[ids] * size
+            grad_noise *= (self.config.max_row_updates / occurrences.to(hidden.dtype)).clamp_(max=1.0).view(groups, -1, 1)
+        syn1.index_add_(0, ids, grad_noise.reshape(-1, dim))
+        return loss, weight.sum()
+
+
+def _duplicate_scale(ids: torch.Tensor, num_rows: int, limit: int) -> torch.Tensor:
+    """Per-occurrence factor min(1, limit / occurrences of that row in the batch).
+
+    Sequential SGD lets a frequent word's vector move between its updates; a batch sums them all
+    with one stale score, which overshoots once a row ("the" as a noise word, say) gets hundreds of
+    updates in one step. Capping each row's summed step at `limit` occurrences' worth keeps large
+    batches stable and leaves rows seen fewer times untouched.
+    """
+    occurrences = torch.bincount(ids, minlength=num_rows)[ids]
+    return (limit / occurrences.to(torch.float32)).clamp_(max=1.0)
