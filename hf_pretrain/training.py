@@ -101,7 +101,10 @@ def train_loop(
     words_per_epoch: int,
     family: str,
 ) -> dict:
-    state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "loss_sum": 0.0, "loss_count": 0.0, "epoch_losses": []}
+    state = {
+        "epoch": 0, "step_in_epoch": 0, "global_step": 0, "loss_sum": 0.0, "loss_count": 0.0, "epoch_losses": [],
+        "run_loss_sum": 0.0, "run_loss_count": 0.0,
+    }
     resume = args.resume_from_checkpoint
     if resume:
         path = latest_checkpoint(args.output_dir) if resume == "latest" else resume
@@ -144,6 +147,8 @@ def train_loop(
             running[1] += count
             state["loss_sum"] += loss_sum
             state["loss_count"] += count
+            state["run_loss_sum"] += loss_sum
+            state["run_loss_count"] += count
             state["step_in_epoch"] = index + 1
             state["global_step"] += 1
             bar.update(words - epoch_words)
@@ -167,6 +172,8 @@ def train_loop(
     return {
         "train_loss": state["epoch_losses"][-1] if state["epoch_losses"] else float("nan"),
         "epoch_losses": state["epoch_losses"],
+        # What d2l prints: its loss accumulator spans every epoch of the run.
+        "train_loss_all_epochs": state["run_loss_sum"] / max(state["run_loss_count"], 1.0),
         "train_runtime": runtime,
         "train_words": trained_words,
         "train_words_per_second": trained_words / runtime if runtime > 0 else float("nan"),

@@ -20,6 +20,8 @@ def _isolated(tmp_path, monkeypatch):
     # Keep load_dataset's Arrow cache out of the user's cache, and start every test online
     # with no local PTB override so the environment cannot change the outcome.
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
+    # datasets reads HF_HUB_OFFLINE once at import; CI exports it, so reset the copy too.
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
     for var in OFFLINE_VARS + (corpus_module.PTB_DIR_ENV,):
         monkeypatch.delenv(var, raising=False)
 

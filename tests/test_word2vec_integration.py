@@ -58,7 +58,9 @@ def test_book_ptb_recipe_loss_and_neighbours(tmp_path, shared_data):
         [str(config), "--dataset", str(shared_data / "ptb"), "--output_dir", str(tmp_path / "ptb"), "--seed", "0"],
     )
     results = train_word2vec(*args)
-    # The book prints 0.409-0.410 for the mean masked BCE of the last epoch.
-    assert 0.40 <= results["train_loss"] <= 0.42
+    # The book prints 0.409-0.410: the mean masked BCE over all five epochs (its accumulator is
+    # created before the epoch loop). The last epoch alone is lower.
+    assert 0.40 <= results["train_loss_all_epochs"] <= 0.42
+    assert results["train_loss"] < results["train_loss_all_epochs"]
     neighbours = [w for w, _ in WordVectors.from_pretrained(tmp_path / "ptb").most_similar("chip", topn=5)]
     assert {"intel", "microprocessor"} & set(neighbours), neighbours

@@ -35,13 +35,16 @@ def test_initialisation():
     model = Word2VecModel(Word2VecConfig(vocab_size=50, embedding_dim=8))
     assert model.input_embeddings.weight.abs().max() <= 0.5 / 8
     assert model.output_embeddings.weight.abs().max() == 0
-    normal = Word2VecModel(Word2VecConfig(vocab_size=500, embedding_dim=8, initializer="normal"))
-    assert 0.8 < normal.output_embeddings.weight.std() < 1.2
+    xavier = Word2VecModel(Word2VecConfig(vocab_size=500, embedding_dim=8, initializer="xavier_uniform"))
+    bound = (6 / (500 + 8)) ** 0.5
+    for table in (xavier.input_embeddings, xavier.output_embeddings):
+        assert table.weight.abs().max() <= bound
+        assert float(table.weight.detach().std()) == pytest.approx(bound / 3**0.5, rel=0.05)
 
 
 def test_forward_skipgram_loss_and_logits():
     torch.manual_seed(0)
-    model = Word2VecModel(Word2VecConfig(vocab_size=20, embedding_dim=4, initializer="normal"))
+    model = Word2VecModel(Word2VecConfig(vocab_size=20, embedding_dim=4, initializer="xavier_uniform"))
     centers = torch.tensor([[1], [2]])
     targets = torch.tensor([[3, 4, 5], [6, 7, 0]])
     labels = torch.tensor([[1.0, 0, 0], [1.0, 0, 0]])
@@ -97,7 +100,7 @@ def _toy_batch():
 def test_sgd_step_equals_autograd_step(architecture, combiner):
     torch.manual_seed(0)
     config = Word2VecConfig(vocab_size=12, embedding_dim=6, architecture=architecture,
-                            cbow_combiner=combiner or "mean", initializer="normal")
+                            cbow_combiner=combiner or "mean", initializer="xavier_uniform")
     model = Word2VecModel(config)
     batch = _toy_batch()
     reference = Word2VecModel(config)
@@ -150,7 +153,7 @@ def test_cbow_shared_negatives_equal_the_unshared_step_with_repeated_noise_words
     """Sharing noise words across a group is the per-centre step with the same noise words repeated."""
     torch.manual_seed(0)
     config = Word2VecConfig(vocab_size=12, embedding_dim=6, architecture="cbow", cbow_combiner="sum",
-                            initializer="normal", negative_sharing=3, max_row_updates=0)
+                            initializer="xavier_uniform", negative_sharing=3, max_row_updates=0)
     batch = _toy_batch()
     m = batch["window_mask"].shape[0]
     g = torch.Generator().manual_seed(1)

@@ -39,7 +39,7 @@ class Word2VecArguments(EvaluationArguments):
     ns_exponent: float = field(default=0.75, metadata={"help": "Noise distribution exponent."})
     subsample: float = field(default=1e-3, metadata={"help": "Subsampling threshold t (0: off)."})
     sample_rule: str = field(default="word2vec", metadata={"help": "word2vec ((sqrt(f/t)+1)t/f) or d2l (sqrt(t/f))."})
-    initializer: str = field(default="word2vec", metadata={"help": "word2vec (uniform/zero) or normal (d2l)."})
+    initializer: str = field(default="word2vec", metadata={"help": "word2vec (uniform/zero) or xavier_uniform (d2l)."})
     negative_sharing: int = field(default=1, metadata={"help": "CBOW NS: centres sharing one draw of noise words."})
 
 

@@ -5,7 +5,7 @@ from transformers import PretrainedConfig
 ARCHITECTURES = ("skipgram", "cbow")
 LOSSES = ("negative_sampling", "hierarchical_softmax")
 CBOW_COMBINERS = ("mean", "sum")
-INITIALIZERS = ("word2vec", "normal")
+INITIALIZERS = ("word2vec", "xavier_uniform")
 
 
 class Word2VecConfig(PretrainedConfig):
@@ -28,8 +28,8 @@ class Word2VecConfig(PretrainedConfig):
             per centre, as word2vec.c).
         max_row_updates: in `sgd_step`, a row updated more often than this within one batch has its
             summed update scaled down to this many updates' worth (0 disables the cap).
-        initializer: `"word2vec"` (input vectors uniform in ±0.5/dim, output vectors zero) or `"normal"`
-            (both N(0, 1), PyTorch's `nn.Embedding` default, as the book's model).
+        initializer: `"word2vec"` (input vectors uniform in ±0.5/dim, output vectors zero) or
+            `"xavier_uniform"` (both tables, as the book's training function initialises them).
     """
 
     model_type = "word2vec"

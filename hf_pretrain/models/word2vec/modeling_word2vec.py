@@ -56,8 +56,8 @@ class Word2VecPreTrainedModel(PreTrainedModel):
         # Called per embedding table: transformers skips parameter-less parents of custom models.
         if not isinstance(module, nn.Embedding):
             return
-        if self.config.initializer == "normal":
-            module.weight.normal_()
+        if self.config.initializer == "xavier_uniform":
+            nn.init.xavier_uniform_(module.weight)
         elif module is getattr(self, "output_embeddings", None):
             module.weight.zero_()
         else:
@@ -110,7 +110,7 @@ class Word2VecModel(Word2VecPreTrainedModel):
         hidden = self._combine_inputs(input_ids, input_mask)
         logits = torch.bmm(hidden, self.output_embeddings(target_ids).transpose(1, 2)).squeeze(1)
         loss = None if labels is None else masked_bce(logits, labels, target_mask).mean()
-        return_dict = return_dict if return_dict is not None else self.config.use_return_dict
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
         if not return_dict:
             return (logits,) if loss is None else (loss, logits)
         return Word2VecOutput(loss=loss, logits=logits)
