@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from transformers import AutoModel, AutoTokenizer
 
 import hf_pretrain
@@ -55,8 +56,9 @@ def test_recipe_writes_a_hub_ready_folder(tmp_path, flags):
     assert tokenizer.convert_ids_to_tokens(0) == "<unk>"
     vectors = WordVectors.from_pretrained(out)
     assert vectors.vector_size == 16 and "the" in vectors
-    card = (out / "README.md").read_text()
-    assert card.startswith("---\n") and "library_name: hf-pretrain" in card
+    card = ModelCard.load(out / "README.md")
+    assert card.data.library_name == "hf-pretrain" and "word2vec" in card.data.tags
+    assert "| `learning_rate` |" in card.text
     assert not list(tmp_path.glob(".model.*")), "no temporary folder may be left behind"
 
 

@@ -82,8 +82,11 @@ def train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dict
     model = Word2VecModel(config)
     device = accelerator.device
 
+    if training.learning_rate is None:
+        # word2vec.c's / gensim's defaults for SGD, the book's for Adam.
+        training.learning_rate = 0.002 if training.optimizer == "adam" else (0.05 if config.architecture == "cbow" else 0.025)
     if training.optimizer == "sgd":
-        schedule = linear_decay(training.learning_rate or (0.05 if config.architecture == "cbow" else 0.025), training.min_learning_rate)
+        schedule = linear_decay(training.learning_rate, training.min_learning_rate)
         batches = WindowBatches(
             corpus, counts, window=config.window, batch_size=training.batch_size, loss=config.loss,
             num_negatives=config.num_negatives, ns_exponent=config.ns_exponent, sample=config.sample,
@@ -106,7 +109,7 @@ def train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dict
             sample_rule=config.sample_rule, ns_exponent=config.ns_exponent,
             generator=torch.Generator().manual_seed(training.seed),
         )
-        optimizer = torch.optim.Adam(model.parameters(), lr=training.learning_rate or 0.002)
+        optimizer = torch.optim.Adam(model.parameters(), lr=training.learning_rate)
         model, optimizer = accelerator.prepare(model, optimizer)
         core = accelerator.unwrap_model(model)
         num_batches = data.num_batches(training.batch_size)
@@ -156,7 +159,7 @@ def _write(folder, model, vocab, vectors, args, training, results):
         "window": config.window, "num_negatives": config.num_negatives, "subsample": config.sample,
         "sample_rule": config.sample_rule, "min_count": args.min_count, "epochs": training.epochs,
         "batch_size": training.batch_size, "optimizer": training.optimizer,
-        "learning_rate": training.learning_rate or ("default"), "seed": training.seed, "vocab_size": len(vocab),
+        "learning_rate": training.learning_rate, "seed": training.seed, "vocab_size": len(vocab),
     }
     probe = next((w for w in ("king", "chip", "france", "good") if w in vectors), vectors.index_to_key[min(1, len(vectors) - 1)])
     card = render_model_card(
