@@ -5,6 +5,7 @@ Importing the package registers every model family with `AutoConfig` / `AutoMode
 
 from .data import CorpusError, load_corpus
 from .data.vocab import EncodedCorpus, Vocabulary, VocabularyError
+from .models import HfpBertConfig, HfpBertForPreTraining, HfpBertModel
 from .models import Word2VecConfig, Word2VecModel
 from .vectors import WordVectors
 
@@ -13,6 +14,9 @@ __version__ = "0.1.0"
 __all__ = [
     "CorpusError",
     "EncodedCorpus",
+    "HfpBertConfig",
+    "HfpBertForPreTraining",
+    "HfpBertModel",
     "Vocabulary",
     "VocabularyError",
     "Word2VecConfig",

@@ -1,0 +1,81 @@
+"""hf-pretrain BERT against transformers' BertForPreTraining: same weights, same masked WikiText-2
+batches, same threads; training steps per second (forward, backward, Adam).
+
+    python benchmarks/bert_pretraining.py                           # the book's model, batches of 512
+    python benchmarks/bert_pretraining.py --preset base --batch_size 32 --steps 5
+
+Both models compute the same loss; ours projects onto the vocabulary only at the masked positions
+(about 15 % of the real tokens), transformers' at every position.
+"""
+
+import argparse
+import json
+import time
+
+import torch
+
+from hf_pretrain import HfpBertConfig, HfpBertForPreTraining, load_corpus
+from hf_pretrain.data.bert import BertPretrainingData, d2l_wiki_paragraphs
+from hf_pretrain.tokenization import build_word_level_tokenizer
+
+
+def time_steps(model, batches, learning_rate):
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    model.train()
+    losses, seconds = [], []
+    for batch in batches:
+        start = time.perf_counter()
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        seconds.append(time.perf_counter() - start)
+        losses.append(float(loss.detach()))
+    return losses, seconds
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="d2l-small")
+    parser.add_argument("--batch_size", type=int, default=512)
+    parser.add_argument("--max_len", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=6, help="Timed steps (after one warm-up step).")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    texts = load_corpus("wikitext-2")["train"]["text"]
+    tokenizer = build_word_level_tokenizer([s for p in d2l_wiki_paragraphs(texts) for s in p], min_frequency=5)
+    data = BertPretrainingData(texts, tokenizer, max_len=args.max_len, seed=args.seed)
+    generator = torch.Generator().manual_seed(args.seed)
+    batches = []
+    for batch in data.batches(args.batch_size, generator):
+        batch.pop("words")
+        batches.append(batch)
+        if len(batches) == args.steps + 1:
+            break
+
+    config = HfpBertConfig.from_preset(args.preset, vocab_size=len(tokenizer), hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    torch.manual_seed(args.seed)
+    ours = HfpBertForPreTraining(config)
+    theirs = ours.to_transformers()
+    report = {"preset": args.preset, "vocab_size": len(tokenizer), "batch_size": args.batch_size, "max_len": args.max_len,
+              "threads": torch.get_num_threads()}
+    for name, model in (("hf_pretrain", ours), ("transformers", theirs)):
+        losses, seconds = time_steps(model, batches, learning_rate=0.01)
+        timed = seconds[1:]
+        report[name] = {
+            "seconds_per_step": sum(timed) / len(timed),
+            "examples_per_second": args.batch_size * len(timed) / sum(timed),
+            "first_loss": losses[0],
+            "last_loss": losses[-1],
+        }
+    report["speedup"] = report["transformers"]["seconds_per_step"] / report["hf_pretrain"]["seconds_per_step"]
+    print(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main()

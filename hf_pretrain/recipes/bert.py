@@ -1,0 +1,176 @@
+"""The BERT pretraining recipe: corpus → tokenizer → next-sentence pairs → masked batches → model →
+shared loop → validation losses → folder."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from transformers import AutoTokenizer
+
+from ..data import load_corpus
+from ..data.bert import BertPretrainingData, d2l_wiki_paragraphs
+from ..hub import check_output_dir, write_folder_atomically
+from ..models.bert import HfpBertConfig, HfpBertForPreTraining
+from ..tokenization import build_word_level_tokenizer, train_bpe_tokenizer
+from ..training import TrainingArguments, set_threads, train_loop
+
+
+@dataclass
+class BertArguments:
+    dataset: str = field(default="wikitext-2", metadata={"help": "wikitext-2, ptb, a text file/folder or a Hub id."})
+    text_column: Optional[str] = field(default=None, metadata={"help": "Text column of a Hub dataset."})
+    tokenizer: str = field(
+        default="word",
+        metadata={"help": "'word' (the book's word-level vocabulary), 'bpe' (trained here) or a tokenizer folder."},
+    )
+    min_frequency: int = field(default=5, metadata={"help": "Words/merges seen fewer times are left out."})
+    bpe_vocab_size: int = field(default=10000, metadata={"help": "Vocabulary size of --tokenizer bpe."})
+    preset: str = field(default="d2l-small", metadata={"help": "d2l-small (the book), base or large."})
+    max_len: int = field(default=64, metadata={"help": "Tokens per example, [CLS] and [SEP]s included."})
+    mlm_probability: float = field(default=0.15, metadata={"help": "Share of tokens masked for MLM."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay (0: Adam, as the book)."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Clip the gradient norm (0: off)."})
+    eval_batches: int = field(default=20, metadata={"help": "Validation batches scored at the end (0: none)."})
+    export_transformers: bool = field(
+        default=True, metadata={"help": "Also write transformers' BertForPreTraining to output_dir/transformers."}
+    )
+
+
+@dataclass
+class BertTrainingArguments(TrainingArguments):
+    # The book's `train_bert`: Adam, learning rate 0.01, batches of 512.
+    output_dir: str = field(default="outputs/bert", metadata={"help": "Where the Hub-ready folder is written."})
+    epochs: int = field(default=1, metadata={"help": "Passes over the next-sentence pairs."})
+    batch_size: int = field(default=512, metadata={"help": "Examples per step."})
+    optimizer: str = field(default="adam", metadata={"help": "BERT trains with 'adam' (AdamW)."})
+    learning_rate: Optional[float] = field(default=0.01, metadata={"help": "Adam learning rate."})
+
+
+def build_tokenizer(args: BertArguments, texts):
+    if args.tokenizer == "word":
+        sentences = [s for paragraph in d2l_wiki_paragraphs(texts) for s in paragraph]
+        # Lower-casing matters only for new text: the pretraining sentences already are.
+        return build_word_level_tokenizer(sentences, min_frequency=args.min_frequency, lowercase=True)
+    if args.tokenizer == "bpe":
+        return train_bpe_tokenizer(texts, vocab_size=args.bpe_vocab_size, min_frequency=args.min_frequency, lowercase=True)
+    if not os.path.isdir(args.tokenizer):
+        raise ValueError(f"--tokenizer must be 'word', 'bpe' or a tokenizer folder, got {args.tokenizer!r}")
+    return AutoTokenizer.from_pretrained(args.tokenizer)
+
+
+def pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
+    check_output_dir(training.output_dir, training.overwrite_output_dir, "hfp_bert", bool(training.resume_from_checkpoint))
+    if training.optimizer != "adam":
+        raise ValueError(f"BERT pretraining uses --optimizer adam, got {training.optimizer!r}")
+    accelerator = Accelerator(log_with=training.report_to, project_dir=training.output_dir)
+    set_threads(accelerator, training.num_threads)
+    set_seed(training.seed)
+
+    corpus = load_corpus(args.dataset, text_column=args.text_column)
+    texts = corpus["train"]["text"]
+    tokenizer = build_tokenizer(args, texts)
+    data = BertPretrainingData(texts, tokenizer, max_len=args.max_len, mlm_probability=args.mlm_probability, seed=training.seed)
+    config = HfpBertConfig.from_preset(args.preset, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
+    if args.max_len > config.max_position_embeddings:
+        raise ValueError(f"max_len {args.max_len} exceeds the {args.preset} preset's {config.max_position_embeddings} positions")
+    model = HfpBertForPreTraining(config)
+    learning_rate = training.learning_rate if training.learning_rate is not None else 0.01
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=args.weight_decay)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    core = accelerator.unwrap_model(model)
+    device = accelerator.device
+    parts = {"mlm": 0.0, "nsp": 0.0, "steps": 0}
+
+    def epoch_batches(epoch, generator):
+        return data.batches(training.batch_size, generator)
+
+    def step(batch, progress):
+        model.train()
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        out = model(**batch)
+        accelerator.backward(out.loss)
+        if args.max_grad_norm:
+            accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        parts["mlm"] += float(out.mlm_loss.detach())
+        parts["nsp"] += float(out.nsp_loss.detach())
+        parts["steps"] += 1
+        size = batch["input_ids"].shape[0]
+        return out.loss.detach() * size, torch.tensor(float(size))
+
+    if training.report_to:
+        accelerator.init_trackers("bert", config={**asdict(args), **asdict(training)})
+    results = train_loop(
+        accelerator, training, epoch_batches=epoch_batches, step=step, words_per_epoch=data.num_tokens, family="bert",
+    )
+    steps = max(parts["steps"], 1)
+    results.update(
+        train_mlm_loss=parts["mlm"] / steps, train_nsp_loss=parts["nsp"] / steps, examples=len(data),
+        vocab_size=len(tokenizer), seed=training.seed, num_parameters=sum(p.numel() for p in core.parameters()),
+    )
+    if args.eval_batches and "validation" in corpus:
+        results.update(evaluate(core, tokenizer, corpus["validation"]["text"], args, training))
+    accelerator.end_training()
+    if not accelerator.is_main_process:
+        return results
+    write_folder_atomically(training.output_dir, lambda tmp: _write(tmp, core, tokenizer, args, training, results))
+    return results
+
+
+@torch.no_grad()
+def evaluate(model: HfpBertForPreTraining, tokenizer, texts, args: BertArguments, training: TrainingArguments) -> dict:
+    """Masked-LM loss (per masked token), NSP loss and NSP accuracy on up to `eval_batches` batches
+    of the validation split, with fixed pairs and masks."""
+    try:
+        data = BertPretrainingData(texts, tokenizer, max_len=args.max_len, mlm_probability=args.mlm_probability, seed=training.seed)
+    except ValueError:  # too few paragraphs for next sentence prediction
+        return {}
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    totals = {"mlm": 0.0, "masked": 0, "nsp": 0.0, "correct": 0, "examples": 0}
+    generator = torch.Generator().manual_seed(training.seed)
+    for index, batch in enumerate(data.batches(training.batch_size, generator, shuffle=False)):
+        if index == args.eval_batches:
+            break
+        batch.pop("words")
+        batch = {k: v.to(device) for k, v in batch.items()}
+        out = model(**batch)
+        masked = int((batch["labels"] != -100).sum())
+        size = batch["input_ids"].shape[0]
+        totals["mlm"] += float(out.mlm_loss) * masked
+        totals["masked"] += masked
+        totals["nsp"] += float(out.nsp_loss) * size
+        totals["correct"] += int((out.seq_relationship_logits.argmax(-1) == batch["next_sentence_label"]).sum())
+        totals["examples"] += size
+    model.train(was_training)
+    if not totals["examples"]:
+        return {}
+    mlm = totals["mlm"] / max(totals["masked"], 1)
+    return {
+        "eval_mlm_loss": mlm,
+        "eval_mlm_perplexity": math.exp(min(mlm, 50.0)),
+        "eval_nsp_loss": totals["nsp"] / totals["examples"],
+        "eval_nsp_accuracy": totals["correct"] / totals["examples"],
+        "eval_examples": totals["examples"],
+    }
+
+
+def _write(folder, model, tokenizer, args, training, results):
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    if args.export_transformers:
+        # transformers' own class, so that pipelines (fill-mask) and other libraries load it.
+        exported = os.path.join(folder, "transformers")
+        model.to_transformers().save_pretrained(exported)
+        tokenizer.save_pretrained(exported)
+    with open(os.path.join(folder, "all_results.json"), "w", encoding="utf-8") as f:
+        json.dump({**results, "arguments": {**asdict(args), **asdict(training)}}, f, indent=2)

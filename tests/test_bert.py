@@ -1,0 +1,246 @@
+"""BERT written from scratch (d2l.ai "Bidirectional Encoder Representations from Transformers")."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForPreTraining,
+    BertConfig,
+    BertForPreTraining,
+    pipeline,
+)
+
+import hf_pretrain
+from hf_pretrain import HfpBertConfig, HfpBertForPreTraining, HfpBertModel, Word2VecConfig, Word2VecModel
+from hf_pretrain.models.bert import get_bert_encoding
+from hf_pretrain.tokenization import train_bpe_tokenizer
+
+TEXTS = [
+    "i went to the bank to deposit cash",
+    "i went to the bank to sit down",
+    "the river bank is green and the sky is blue",
+    "paris is the capital of france",
+] * 10
+
+
+def tiny_config(**overrides) -> HfpBertConfig:
+    values = dict(
+        vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        max_position_embeddings=24,
+    )
+    return HfpBertConfig(**{**values, **overrides})
+
+
+def tiny_model(**overrides) -> HfpBertForPreTraining:
+    torch.manual_seed(0)
+    return HfpBertForPreTraining(tiny_config(**overrides)).eval()
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_bpe_tokenizer(TEXTS, vocab_size=120, min_frequency=2)
+
+
+def random_batch(vocab_size=120, batch=3, length=12):
+    generator = torch.Generator().manual_seed(1)
+    input_ids = torch.randint(5, vocab_size, (batch, length), generator=generator)
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[1, 8:] = 0
+    attention_mask[2, 4:] = 0
+    input_ids[attention_mask == 0] = 0
+    token_type_ids = torch.zeros_like(input_ids)
+    token_type_ids[:, 5:] = 1
+    return input_ids, attention_mask, token_type_ids
+
+
+def test_config_validation_and_presets():
+    with pytest.raises(ValueError, match="divisible by num_attention_heads"):
+        HfpBertConfig(hidden_size=100, num_attention_heads=3)
+    with pytest.raises(ValueError, match="vocab_size"):
+        HfpBertConfig(vocab_size=0)
+    with pytest.raises(ValueError, match="hidden_act"):
+        HfpBertConfig(hidden_act="sigmoid")
+    with pytest.raises(ValueError, match="hidden_dropout_prob"):
+        HfpBertConfig(hidden_dropout_prob=1.0)
+    with pytest.raises(ValueError, match="layer_norm_eps"):
+        HfpBertConfig(layer_norm_eps=0)
+    with pytest.raises(ValueError, match="pad_token_id"):
+        HfpBertConfig(vocab_size=10, pad_token_id=10)
+    with pytest.raises(ValueError, match="unknown preset"):
+        HfpBertConfig.from_preset("huge", vocab_size=10)
+    small = HfpBertConfig.from_preset("d2l-small", vocab_size=20256)
+    assert (small.num_hidden_layers, small.hidden_size, small.num_attention_heads, small.intermediate_size) == (2, 128, 2, 256)
+    assert (small.hidden_dropout_prob, small.attention_probs_dropout_prob, small.max_position_embeddings) == (0.2, 0.2, 1000)
+    assert HfpBertConfig.from_preset("base", vocab_size=100, hidden_dropout_prob=0.0).hidden_dropout_prob == 0.0
+    assert AutoConfig.for_model("hfp_bert").model_type == "hfp_bert"
+
+
+@pytest.mark.parametrize("preset, expected", [("base", 110_106_428), ("large", 336_226_108), ("d2l-small", None)])
+def test_parameter_counts_match_transformers(preset, expected):
+    config = HfpBertConfig.from_preset(preset, vocab_size=30522)
+    with torch.device("meta"):
+        ours = HfpBertForPreTraining(config)
+        theirs = BertForPreTraining(BertConfig(**{k: getattr(config, k) for k in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings")}))
+    count = sum(p.numel() for p in ours.parameters())
+    assert count == sum(p.numel() for p in theirs.parameters())
+    if expected is not None:
+        assert count == expected
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+
+
+def test_embeddings_are_the_sum_of_token_segment_and_position():
+    model = tiny_model()
+    embeddings = model.bert.embeddings
+    input_ids, _, token_type_ids = random_batch()
+    total = (
+        embeddings.word_embeddings.weight[input_ids]
+        + embeddings.token_type_embeddings.weight[token_type_ids]
+        + embeddings.position_embeddings.weight[: input_ids.shape[1]]
+    )
+    expected = F.layer_norm(total, (32,), embeddings.LayerNorm.weight, embeddings.LayerNorm.bias, 1e-12)
+    torch.testing.assert_close(embeddings(input_ids, token_type_ids), expected)
+
+
+def test_padding_changes_nothing_for_real_tokens():
+    model = tiny_model()
+    input_ids, attention_mask, token_type_ids = random_batch()
+    out = model.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+    for row in range(3):
+        n = int(attention_mask[row].sum())
+        alone = model.bert(input_ids[row : row + 1, :n], token_type_ids=token_type_ids[row : row + 1, :n]).last_hidden_state
+        torch.testing.assert_close(out[row, :n], alone[0], atol=1e-5, rtol=0)
+    other = input_ids.clone()
+    other[attention_mask == 0] = 77  # what sits under the padding does not matter either
+    again = model.bert(other, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+    torch.testing.assert_close(again[attention_mask == 1], out[attention_mask == 1], atol=1e-5, rtol=0)
+
+
+def test_tied_weights_also_after_save_and_load(tmp_path):
+    model = tiny_model()
+    assert model.cls.predictions.decoder.weight is model.bert.embeddings.word_embeddings.weight
+    assert model.cls.predictions.decoder.bias is model.cls.predictions.bias
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForPreTraining.from_pretrained(tmp_path).eval()
+    assert isinstance(loaded, HfpBertForPreTraining)
+    assert loaded.cls.predictions.decoder.weight is loaded.bert.embeddings.word_embeddings.weight
+    assert loaded.cls.predictions.decoder.bias is loaded.cls.predictions.bias
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[name], tensor, atol=0, rtol=0, msg=name)
+    encoder = AutoModel.from_pretrained(tmp_path)
+    assert isinstance(encoder, HfpBertModel)
+    torch.testing.assert_close(encoder.embeddings.word_embeddings.weight, model.bert.embeddings.word_embeddings.weight)
+
+
+def test_initialisation():
+    model = HfpBertForPreTraining(tiny_config(vocab_size=2000, initializer_range=0.05))
+    weight = model.bert.embeddings.word_embeddings.weight.detach()
+    assert weight[0].abs().max() == 0  # the padding row
+    assert float(weight[1:].std()) == pytest.approx(0.05, rel=0.1)
+    layer = model.bert.encoder.layer[0]
+    assert float(layer.attention.self.query.weight.detach().std()) == pytest.approx(0.05, rel=0.2)
+    assert layer.attention.self.query.bias.abs().max() == 0
+    assert torch.equal(layer.output.LayerNorm.weight, torch.ones(32))
+    assert model.cls.predictions.bias.abs().max() == 0
+
+
+def test_losses_match_a_manual_computation():
+    model = tiny_model()
+    input_ids, attention_mask, token_type_ids = random_batch()
+    labels = torch.full_like(input_ids, -100)
+    labels[0, [1, 3]] = torch.tensor([7, 9])
+    labels[1, 2] = 11
+    nsp = torch.tensor([0, 1, 0])
+    out = model(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, labels=labels, next_sentence_label=nsp)
+    full = model(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+    assert full.prediction_logits.shape == (3, 12, 120) and full.loss is None
+    assert out.prediction_logits.shape == (3, 120)  # only the masked positions
+    masked_logits = full.prediction_logits[labels != -100]
+    torch.testing.assert_close(out.prediction_logits, masked_logits)
+    mlm = F.cross_entropy(masked_logits, torch.tensor([7, 9, 11]))
+    next_sentence = F.cross_entropy(full.seq_relationship_logits, nsp)
+    torch.testing.assert_close(out.mlm_loss, mlm)
+    torch.testing.assert_close(out.nsp_loss, next_sentence)
+    torch.testing.assert_close(out.loss, mlm + next_sentence)
+    # transformers computes the same total from the full projection.
+    theirs = model.to_transformers()(
+        input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, labels=labels,
+        next_sentence_label=nsp,
+    )
+    torch.testing.assert_close(out.loss, theirs.loss, atol=1e-5, rtol=0)
+    only_nsp = model(input_ids, attention_mask=attention_mask, next_sentence_label=nsp, return_dict=False)
+    assert isinstance(only_nsp, tuple)
+    no_mask = model(input_ids, labels=torch.full_like(input_ids, -100))
+    assert no_mask.mlm_loss == 0 and no_mask.loss == 0
+    out.loss.backward()
+    assert model.bert.embeddings.word_embeddings.weight.grad.abs().sum() > 0
+
+
+def test_export_to_transformers_gives_the_same_outputs():
+    model = tiny_model()
+    exported = model.to_transformers()
+    assert isinstance(exported, BertForPreTraining) and not exported.training
+    input_ids, attention_mask, token_type_ids = random_batch()
+    ours = model(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+    theirs = exported(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+    valid = attention_mask.bool()
+    assert (ours.prediction_logits - theirs.prediction_logits)[valid].abs().max() <= 1e-5
+    assert (ours.seq_relationship_logits - theirs.seq_relationship_logits).abs().max() <= 1e-5
+    encoder = model.bert.to_transformers()
+    hidden = encoder(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+    assert (ours.last_hidden_state - hidden)[valid].abs().max() <= 1e-5
+
+
+def test_fill_mask_pipeline_on_a_saved_export(tmp_path, tokenizer):
+    model = tiny_model(vocab_size=len(tokenizer))
+    model.to_transformers().save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    fill = pipeline("fill-mask", model=str(tmp_path), tokenizer=str(tmp_path), device="cpu")
+    predictions = fill("i went to the [MASK] to deposit cash", top_k=3)
+    assert len(predictions) == 3
+    assert all(p["sequence"].startswith("i went to the") for p in predictions)
+    # The pipeline's scores are our masked-LM head's, softmaxed.
+    encoded = tokenizer("i went to the [MASK] to deposit cash", return_tensors="pt")
+    logits = model(**encoded).prediction_logits[0, encoded["input_ids"][0].tolist().index(tokenizer.mask_token_id)]
+    best = logits.softmax(-1).topk(3)
+    assert [p["token"] for p in predictions] == best.indices.tolist()
+    assert [p["score"] for p in predictions] == pytest.approx(best.values.tolist(), abs=1e-5)
+
+
+def test_context_sensitive_representations(tokenizer):
+    model = tiny_model(vocab_size=len(tokenizer))
+    deposit = get_bert_encoding(model, tokenizer, "i went to the bank to deposit cash")
+    sit = get_bert_encoding(model, tokenizer, "i went to the bank to sit down")
+    assert deposit.tokens[0] == "[CLS]" and deposit.cls.shape == (32,)
+    assert deposit.last_hidden_state.shape == (len(deposit.tokens), 32)
+    bank_deposit, bank_sit = deposit.word_vector("bank"), sit.word_vector("bank")
+    assert not torch.allclose(bank_deposit, bank_sit, atol=1e-3)
+    # The same sentence gives the same vectors: the difference is the context, not dropout.
+    torch.testing.assert_close(get_bert_encoding(model, tokenizer, "i went to the bank to sit down").word_vector("bank"), bank_sit)
+    pair = get_bert_encoding(model, tokenizer, "the river bank is green", "i went to the bank to sit down")
+    assert not torch.allclose(pair.word_vector("bank", sequence=0), pair.word_vector("bank", sequence=1), atol=1e-3)
+    torch.testing.assert_close(pair.word_vector("bank", occurrence=1), pair.word_vector("bank", sequence=1))
+    with pytest.raises(KeyError, match="bank"):
+        deposit.word_vector("bank", occurrence=1)
+
+    # word2vec has one vector per word, whatever the sentence.
+    words = sorted({w for text in TEXTS for w in text.split()})
+    index = {w: i for i, w in enumerate(words)}
+    word2vec = Word2VecModel(Word2VecConfig(vocab_size=len(words), embedding_dim=8))
+    vectors = [word2vec.word_embeddings()[[index[w] for w in text.split()]] for text in TEXTS[:2]]
+    torch.testing.assert_close(vectors[0][4], vectors[1][4])
+
+
+def test_long_input_is_refused():
+    model = tiny_model()
+    with pytest.raises(ValueError, match="longer than max_position_embeddings"):
+        model(torch.ones(1, 25, dtype=torch.long))
+    model(torch.ones(1, 24, dtype=torch.long))
+
+
+def test_registered_with_the_auto_classes():
+    config = tiny_config()
+    assert isinstance(AutoModel.from_config(config), HfpBertModel)
+    assert isinstance(AutoModelForPreTraining.from_config(config), HfpBertForPreTraining)
+    assert hf_pretrain.HfpBertConfig is HfpBertConfig
