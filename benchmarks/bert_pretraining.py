@@ -2,7 +2,7 @@
 batches, same threads; training steps per second (forward, backward, Adam).
 
     python benchmarks/bert_pretraining.py                           # the book's model, batches of 512
-    python benchmarks/bert_pretraining.py --preset base --batch_size 32 --steps 5
+    python benchmarks/bert_pretraining.py --preset base --batch_size 8 --max_len 128 --vocab_size 30522 --steps 3
 
 Both models compute the same loss; ours projects onto the vocabulary only at the masked positions
 (about 15 % of the real tokens), transformers' at every position.
@@ -42,6 +42,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=6, help="Timed steps (after one warm-up step).")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--vocab_size", type=int, default=None,
+                        help="Size the vocabulary up to this (e.g. BERT's 30522); the batches keep the word-level ids.")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -57,11 +59,12 @@ def main(argv=None):
         if len(batches) == args.steps + 1:
             break
 
-    config = HfpBertConfig.from_preset(args.preset, vocab_size=len(tokenizer), hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    vocab_size = max(len(tokenizer), args.vocab_size or 0)
+    config = HfpBertConfig.from_preset(args.preset, vocab_size=vocab_size, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     torch.manual_seed(args.seed)
     ours = HfpBertForPreTraining(config)
     theirs = ours.to_transformers()
-    report = {"preset": args.preset, "vocab_size": len(tokenizer), "batch_size": args.batch_size, "max_len": args.max_len,
+    report = {"preset": args.preset, "vocab_size": vocab_size, "batch_size": args.batch_size, "max_len": args.max_len,
               "threads": torch.get_num_threads()}
     for name, model in (("hf_pretrain", ours), ("transformers", theirs)):
         losses, seconds = time_steps(model, batches, learning_rate=0.01)
@@ -69,6 +72,7 @@ def main(argv=None):
         report[name] = {
             "seconds_per_step": sum(timed) / len(timed),
             "examples_per_second": args.batch_size * len(timed) / sum(timed),
+            "tokens_per_second": args.batch_size * args.max_len * len(timed) / sum(timed),
             "first_loss": losses[0],
             "last_loss": losses[-1],
         }

@@ -62,33 +62,51 @@ def write_folder_atomically(output_dir: str, write: Callable[[str], None]) -> No
         raise
 
 
-def _model_index(model_name: str, dataset: str, results: dict) -> list:
-    metrics = [
-        ("wordsim353_spearman", "WordSim-353", "wordsim353", "spearmanr", "Spearman correlation"),
-        ("google_analogy_accuracy", "Google analogy", "google_analogy", "accuracy", "Accuracy (3CosAdd)"),
-    ]
-    entries = [
+WORD_VECTOR_RESULTS = (
+    ("wordsim353_spearman", "WordSim-353", "wordsim353", "spearmanr", "Spearman correlation"),
+    ("google_analogy_accuracy", "Google analogy", "google_analogy", "accuracy", "Accuracy (3CosAdd)"),
+)
+
+
+def _model_index(model_name: str, task: dict, results: dict, entries: tuple) -> list:
+    found = [
         {
-            "task": {"type": "feature-extraction", "name": "Word similarity and analogy"},
+            "task": task,
             "dataset": {"type": ds_type, "name": ds_name},
             "metrics": [{"type": metric, "value": round(float(results[key]), 4), "name": label}],
         }
-        for key, ds_name, ds_type, metric, label in metrics
+        for key, ds_name, ds_type, metric, label in entries
         if results.get(key) is not None
     ]
-    return [{"name": model_name, "results": entries}] if entries else []
+    return [{"name": model_name, "results": found}] if found else []
 
 
-def render_model_card(family: str, *, model_name: str, dataset: str, hyperparameters: dict, results: dict, extra: dict) -> str:
-    """Fill `model_cards/<family>.md` (a `string.Template`) and prepend YAML metadata for the Hub."""
+def render_model_card(
+    family: str,
+    *,
+    model_name: str,
+    dataset: str,
+    hyperparameters: dict,
+    results: dict,
+    extra: dict,
+    tags: tuple = ("word-embeddings",),
+    task: dict | None = None,
+    eval_results: tuple = WORD_VECTOR_RESULTS,
+) -> str:
+    """Fill `model_cards/<family>.md` (a `string.Template`) and prepend YAML metadata for the Hub.
+
+    `eval_results` lists (results key, dataset name, dataset type, metric type, label) for the
+    card's `model-index`; word-vector families keep the default.
+    """
     metadata = {
         "library_name": "hf-pretrain",
         "license": "cc-by-sa-3.0" if dataset.startswith("wikitext") else "apache-2.0",
-        "tags": ["hf-pretrain", family, "word-embeddings"],
+        "tags": ["hf-pretrain", family, *tags],
         "datasets": [{"wikitext-2": "Salesforce/wikitext", "ptb": "ptb-text-only/ptb_text_only"}.get(dataset, dataset)],
-        "metrics": ["spearmanr", "accuracy"],
+        "metrics": sorted({entry[3] for entry in eval_results}),
     }
-    index = _model_index(model_name, dataset, results)
+    task = task or {"type": "feature-extraction", "name": "Word similarity and analogy"}
+    index = _model_index(model_name, task, results, eval_results)
     if index:
         metadata["model-index"] = index
     rows = "\n".join(f"| `{k}` | {v} |" for k, v in hyperparameters.items())

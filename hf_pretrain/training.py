@@ -2,7 +2,8 @@
 
 A recipe hands over two callables:
 - `epoch_batches(epoch, generator)` yields the batches of one epoch, each carrying `words`, the corpus
-  words covered by the end of that batch (for progress, learning-rate decay and words/s);
+  words covered by the end of that batch (for progress, learning-rate decay and words/s), or whatever
+  `unit` the recipe counts instead (GloVe counts co-occurrence pairs);
 - `step(batch, progress)` trains on one batch and returns (summed loss, count) as tensors, `progress`
   being the fraction of the whole run done, in [0, 1).
 The loop owns progress bars, tracker logging, checkpoints and resuming. Each epoch's batches come
@@ -33,8 +34,13 @@ class TrainingArguments:
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace an existing model in output_dir."})
     seed: int = field(default=42, metadata={"help": "Seed for every random choice of the run."})
     epochs: int = field(default=5, metadata={"help": "Passes over the corpus."})
+    max_steps: Optional[int] = field(
+        default=None, metadata={"help": "Stop after this many steps, whatever the epochs (0 or unset: no limit)."}
+    )
     batch_size: int = field(default=2048, metadata={"help": "Centre words (or examples) per step."})
-    optimizer: str = field(default="sgd", metadata={"help": "'sgd' (linear decay, as word2vec.c) or 'adam' (as d2l)."})
+    optimizer: str = field(
+        default="sgd", metadata={"help": "'sgd' (linear decay, as word2vec.c), 'adam' (as d2l) or 'adagrad' (GloVe, as glove.c)."}
+    )
     learning_rate: Optional[float] = field(
         default=None, metadata={"help": "Default: 0.025 for skip-gram SGD, 0.05 for CBOW SGD, 0.002 for Adam."}
     )
@@ -52,10 +58,12 @@ class TrainingArguments:
     def __post_init__(self):
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.max_steps is not None and self.max_steps < 0:
+            raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.optimizer not in ("sgd", "adam"):
-            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+        if self.optimizer not in ("sgd", "adam", "adagrad"):
+            raise ValueError(f"optimizer must be 'sgd', 'adam' or 'adagrad', got {self.optimizer!r}")
         if self.learning_rate is not None and not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.checkpointing_steps not in (None, "epoch") and not str(self.checkpointing_steps).isdigit():
@@ -100,6 +108,7 @@ def train_loop(
     step: Callable[[dict, float], tuple[torch.Tensor, torch.Tensor]],
     words_per_epoch: int,
     family: str,
+    unit: str = "word",
 ) -> dict:
     state = {
         "epoch": 0, "step_in_epoch": 0, "global_step": 0, "loss_sum": 0.0, "loss_count": 0.0, "epoch_losses": [],
@@ -117,14 +126,22 @@ def train_loop(
         state.update(saved["state"])
         accelerator.load_state(path)
     total_words = args.epochs * words_per_epoch
-    done_words = state["epoch"] * words_per_epoch
+    by_steps = bool(args.max_steps)
+    # With max_steps the run may end inside an epoch: progress then counts steps, not words.
     bar = tqdm(
-        total=total_words, initial=done_words, unit="word", unit_scale=True, desc=f"{family} training",
+        total=args.max_steps if by_steps else total_words,
+        initial=state["global_step"] if by_steps else state["epoch"] * words_per_epoch,
+        unit="step" if by_steps else unit, unit_scale=not by_steps, desc=f"{family} training",
         disable=not accelerator.is_local_main_process, dynamic_ncols=True,
     )
+    epochs = 10**9 if by_steps else args.epochs
+    partial_loss = None
+    stopped = by_steps and state["global_step"] >= args.max_steps
     start = time.perf_counter()
     trained_words = 0
-    for epoch in range(state["epoch"], args.epochs):
+    for epoch in range(state["epoch"], epochs):
+        if stopped:
+            break
         generator = torch.Generator().manual_seed(args.seed * 1_000_003 + epoch)
         epoch_words = 0
         skip = state["step_in_epoch"] if epoch == state["epoch"] else 0
@@ -136,7 +153,11 @@ def train_loop(
             if index < skip:
                 epoch_words = words
                 continue
-            loss_sum, count = step(batch, (epoch * words_per_epoch + epoch_words) / total_words)
+            if by_steps:
+                progress = state["global_step"] / args.max_steps
+            else:
+                progress = (epoch * words_per_epoch + epoch_words) / total_words
+            loss_sum, count = step(batch, progress)
             loss_sum, count = float(loss_sum), float(count)
             if not math.isfinite(loss_sum):
                 raise NonFiniteLossError(
@@ -151,17 +172,27 @@ def train_loop(
             state["run_loss_count"] += count
             state["step_in_epoch"] = index + 1
             state["global_step"] += 1
-            bar.update(words - epoch_words)
+            bar.update(1 if by_steps else words - epoch_words)
             trained_words += words - epoch_words
             epoch_words = words
             if state["global_step"] % args.logging_steps == 0 and running[1]:
                 elapsed = time.perf_counter() - start
-                bar.set_postfix(loss=f"{running[0] / running[1]:.4f}", words_s=f"{trained_words / elapsed:,.0f}")
+                bar.set_postfix({"loss": f"{running[0] / running[1]:.4f}", f"{unit}s_s": f"{trained_words / elapsed:,.0f}"})
                 accelerator.log({"train_loss": running[0] / running[1], "epoch": epoch}, step=state["global_step"])
                 running = [0.0, 0.0]
             steps = args.checkpointing_steps
             if steps not in (None, "epoch") and state["global_step"] % int(steps) == 0:
                 save_checkpoint(accelerator, args.output_dir, state, family)
+            if by_steps and state["global_step"] >= args.max_steps:
+                stopped = True
+                break
+        if stopped:
+            # Ended inside an epoch: report its partial mean, and keep the position resumable.
+            if state["loss_count"]:
+                partial_loss = state["loss_sum"] / state["loss_count"]
+            if args.checkpointing_steps is not None:
+                save_checkpoint(accelerator, args.output_dir, state, family)
+            break
         state["epoch_losses"].append(state["loss_sum"] / max(state["loss_count"], 1.0))
         state.update(epoch=epoch + 1, step_in_epoch=0, loss_sum=0.0, loss_count=0.0)
         accelerator.log({"epoch_loss": state["epoch_losses"][-1]}, step=state["global_step"])
@@ -170,13 +201,15 @@ def train_loop(
     bar.close()
     runtime = time.perf_counter() - start
     return {
-        "train_loss": state["epoch_losses"][-1] if state["epoch_losses"] else float("nan"),
+        "train_loss": partial_loss if partial_loss is not None else (
+            state["epoch_losses"][-1] if state["epoch_losses"] else float("nan")
+        ),
         "epoch_losses": state["epoch_losses"],
         # What d2l prints: its loss accumulator spans every epoch of the run.
         "train_loss_all_epochs": state["run_loss_sum"] / max(state["run_loss_count"], 1.0),
         "train_runtime": runtime,
-        "train_words": trained_words,
-        "train_words_per_second": trained_words / runtime if runtime > 0 else float("nan"),
+        f"train_{unit}s": trained_words,
+        f"train_{unit}s_per_second": trained_words / runtime if runtime > 0 else float("nan"),
         "global_step": state["global_step"],
     }
 

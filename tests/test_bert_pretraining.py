@@ -5,6 +5,7 @@ import random
 from pathlib import Path
 
 import pytest
+from huggingface_hub import ModelCard
 import torch
 from transformers import AutoModelForPreTraining, AutoTokenizer, pipeline
 
@@ -95,11 +96,12 @@ def test_pretrain_bert_recipe(tmp_path, lines):
     args = parse_args(
         [BertArguments, BertTrainingArguments],
         ["--dataset", str(corpus), "--min_frequency", "2", "--max_len", "32", "--batch_size", "32",
-         "--epochs", "2", "--logging_steps", "5", "--eval_batches", "2", "--output_dir", str(out)],
+         "--epochs", "2", "--max_steps", "0", "--logging_steps", "5", "--eval_batches", "2", "--output_dir", str(out)],
     )
     results = pretrain_bert(*args)
     assert results["epoch_losses"][1] < results["epoch_losses"][0]
-    assert results["train_mlm_loss"] > 0 and results["train_nsp_loss"] > 0
+    assert results["mlm_loss"] > 0 and results["nsp_loss"] > 0
+    assert 0 <= results["eval_mlm_accuracy"] <= 1 and results["eval_mlm_perplexity"] > 1
     assert 0 <= results["eval_nsp_accuracy"] <= 1 and results["eval_examples"] > 0
     saved = json.loads((out / "all_results.json").read_text(encoding="utf-8"))
     assert saved["arguments"]["preset"] == "d2l-small" and saved["arguments"]["learning_rate"] == 0.01
@@ -108,5 +110,7 @@ def test_pretrain_bert_recipe(tmp_path, lines):
     assert isinstance(model, HfpBertForPreTraining) and model.config.hidden_size == 128
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert len(tokenizer) == model.config.vocab_size and tokenizer.mask_token == "<mask>"
+    card = ModelCard.load(out / "README.md")
+    assert "fill-mask" in card.data.tags and card.data.eval_results
     fill = pipeline("fill-mask", model=str(out / "transformers"), device="cpu")
     assert len(fill("the european lobster is a <mask> of lobster", top_k=2)) == 2

@@ -165,3 +165,14 @@ def test_recipe_script_runs_under_accelerate_launch(tmp_path):
     assert (tmp_path / "out" / "model.safetensors").is_file()
     scores = json.loads((tmp_path / "out" / "all_results.json").read_text())
     assert "wordsim353_spearman" in scores and "google_analogy_accuracy" in scores
+
+
+def test_max_steps_stops_inside_an_epoch_and_resumes(tmp_path):
+    full = run(tmp_path, "--max_steps", "7", "--seed", "4", "--checkpointing_steps", "2", name="full")
+    assert full["global_step"] == 7 and np.isfinite(full["train_loss"])
+    resumed = run(tmp_path, "--max_steps", "7", "--seed", "4", "--resume_from_checkpoint",
+                  str(tmp_path / "full" / "checkpoints" / "step_4"), name="resumed")
+    assert resumed["global_step"] == 7
+    np.testing.assert_array_equal(
+        WordVectors.from_pretrained(tmp_path / "full").vectors, WordVectors.from_pretrained(tmp_path / "resumed").vectors
+    )

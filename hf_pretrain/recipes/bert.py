@@ -16,7 +16,7 @@ from transformers import AutoTokenizer
 
 from ..data import load_corpus
 from ..data.bert import BertPretrainingData, d2l_wiki_paragraphs
-from ..hub import check_output_dir, write_folder_atomically
+from ..hub import check_output_dir, render_model_card, write_folder_atomically
 from ..models.bert import HfpBertConfig, HfpBertForPreTraining
 from ..tokenization import build_word_level_tokenizer, train_bpe_tokenizer
 from ..training import TrainingArguments, set_threads, train_loop
@@ -36,7 +36,7 @@ class BertArguments:
     max_len: int = field(default=64, metadata={"help": "Tokens per example, [CLS] and [SEP]s included."})
     mlm_probability: float = field(default=0.15, metadata={"help": "Share of tokens masked for MLM."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay (0: Adam, as the book)."})
-    max_grad_norm: float = field(default=1.0, metadata={"help": "Clip the gradient norm (0: off)."})
+    max_grad_norm: float = field(default=0.0, metadata={"help": "Clip the gradient norm (0: off, as the book)."})
     eval_batches: int = field(default=20, metadata={"help": "Validation batches scored at the end (0: none)."})
     export_transformers: bool = field(
         default=True, metadata={"help": "Also write transformers' BertForPreTraining to output_dir/transformers."}
@@ -48,6 +48,7 @@ class BertTrainingArguments(TrainingArguments):
     # The book's `train_bert`: Adam, learning rate 0.01, batches of 512.
     output_dir: str = field(default="outputs/bert", metadata={"help": "Where the Hub-ready folder is written."})
     epochs: int = field(default=1, metadata={"help": "Passes over the next-sentence pairs."})
+    max_steps: Optional[int] = field(default=50, metadata={"help": "Stop after this many steps (the book: 50; 0: epochs)."})
     batch_size: int = field(default=512, metadata={"help": "Examples per step."})
     optimizer: str = field(default="adam", metadata={"help": "BERT trains with 'adam' (AdamW)."})
     learning_rate: Optional[float] = field(default=0.01, metadata={"help": "Adam learning rate."})
@@ -113,7 +114,9 @@ def pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
     )
     steps = max(parts["steps"], 1)
     results.update(
-        train_mlm_loss=parts["mlm"] / steps, train_nsp_loss=parts["nsp"] / steps, examples=len(data),
+        # As the book prints them: means over every step of the run.
+        mlm_loss=parts["mlm"] / steps, nsp_loss=parts["nsp"] / steps, examples=len(data),
+        train_tokens_per_second=results["train_words_per_second"],
         vocab_size=len(tokenizer), seed=training.seed, num_parameters=sum(p.numel() for p in core.parameters()),
     )
     if args.eval_batches and "validation" in corpus:
@@ -136,7 +139,7 @@ def evaluate(model: HfpBertForPreTraining, tokenizer, texts, args: BertArguments
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    totals = {"mlm": 0.0, "masked": 0, "nsp": 0.0, "correct": 0, "examples": 0}
+    totals = {"mlm": 0.0, "masked": 0, "mlm_correct": 0, "nsp": 0.0, "correct": 0, "examples": 0}
     generator = torch.Generator().manual_seed(training.seed)
     for index, batch in enumerate(data.batches(training.batch_size, generator, shuffle=False)):
         if index == args.eval_batches:
@@ -147,6 +150,9 @@ def evaluate(model: HfpBertForPreTraining, tokenizer, texts, args: BertArguments
         masked = int((batch["labels"] != -100).sum())
         size = batch["input_ids"].shape[0]
         totals["mlm"] += float(out.mlm_loss) * masked
+        # With labels the model scores only the masked positions, in row-major order.
+        targets = batch["labels"][batch["labels"] != -100]
+        totals["mlm_correct"] += int((out.prediction_logits.argmax(-1) == targets).sum())
         totals["masked"] += masked
         totals["nsp"] += float(out.nsp_loss) * size
         totals["correct"] += int((out.seq_relationship_logits.argmax(-1) == batch["next_sentence_label"]).sum())
@@ -158,6 +164,7 @@ def evaluate(model: HfpBertForPreTraining, tokenizer, texts, args: BertArguments
     return {
         "eval_mlm_loss": mlm,
         "eval_mlm_perplexity": math.exp(min(mlm, 50.0)),
+        "eval_mlm_accuracy": totals["mlm_correct"] / max(totals["masked"], 1),
         "eval_nsp_loss": totals["nsp"] / totals["examples"],
         "eval_nsp_accuracy": totals["correct"] / totals["examples"],
         "eval_examples": totals["examples"],
@@ -174,3 +181,35 @@ def _write(folder, model, tokenizer, args, training, results):
         tokenizer.save_pretrained(exported)
     with open(os.path.join(folder, "all_results.json"), "w", encoding="utf-8") as f:
         json.dump({**results, "arguments": {**asdict(args), **asdict(training)}}, f, indent=2)
+    config = model.config
+    card = render_model_card(
+        "bert",
+        model_name=os.path.basename(os.path.abspath(training.output_dir)),
+        dataset=args.dataset,
+        hyperparameters={
+            "preset": args.preset, "vocab_size": config.vocab_size, "max_len": args.max_len,
+            "tokenizer": args.tokenizer, "mlm_probability": args.mlm_probability, "batch_size": training.batch_size,
+            "max_steps": training.max_steps, "epochs": training.epochs, "learning_rate": training.learning_rate,
+            "weight_decay": args.weight_decay, "max_grad_norm": args.max_grad_norm, "seed": training.seed,
+            "parameters": f"{results['num_parameters']:,}",
+        },
+        results={k: v for k, v in results.items() if k not in ("epoch_losses", "arguments")},
+        extra={
+            "preset": args.preset, "layers": config.num_hidden_layers, "hidden": config.hidden_size,
+            "heads": config.num_attention_heads,
+            "runtime": f"{results['train_runtime']:.1f} s ({results['train_tokens_per_second']:,.0f} tokens/s)",
+            "corpus_note": (
+                "WikiText-2 (Merity et al. 2016), train split; text from English Wikipedia, CC BY-SA 3.0."
+                if args.dataset.startswith("wikitext") else f"`{args.dataset}`, train split."
+            ),
+        },
+        tags=("fill-mask",),
+        task={"type": "fill-mask", "name": "Masked language modelling and next sentence prediction"},
+        eval_results=(
+            ("eval_mlm_accuracy", "WikiText-2 validation", "wikitext", "accuracy", "MLM accuracy"),
+            ("eval_mlm_perplexity", "WikiText-2 validation", "wikitext", "perplexity", "MLM perplexity"),
+            ("eval_nsp_accuracy", "WikiText-2 validation", "wikitext", "accuracy", "NSP accuracy"),
+        ),
+    )
+    with open(os.path.join(folder, "README.md"), "w", encoding="utf-8") as f:
+        f.write(card)
