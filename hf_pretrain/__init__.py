@@ -6,14 +6,22 @@ Importing the package registers every model family with `AutoConfig` / `AutoMode
 from .data import CorpusError, load_corpus
 from .data.vocab import EncodedCorpus, Vocabulary, VocabularyError
 from .models import HfpBertConfig, HfpBertForPreTraining, HfpBertModel
-from .models import Word2VecConfig, Word2VecModel
+from .models import GloVeConfig, GloVeModel, Word2VecConfig, Word2VecModel
+from .models.glove.conversion import glove_model_from_text
+from .models import FastTextConfig, FastTextModel
 from .vectors import WordVectors
+from .fasttext_vectors import FastTextVectors
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CorpusError",
     "EncodedCorpus",
+    "GloVeConfig",
+    "GloVeModel",
+    "FastTextConfig",
+    "FastTextModel",
+    "FastTextVectors",
     "HfpBertConfig",
     "HfpBertForPreTraining",
     "HfpBertModel",
@@ -22,5 +30,6 @@ __all__ = [
     "Word2VecConfig",
     "Word2VecModel",
     "WordVectors",
+    "glove_model_from_text",
     "load_corpus",
 ]

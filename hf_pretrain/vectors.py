@@ -171,7 +171,12 @@ class WordVectors:
         """The vectors of a trained model (`model.word_embeddings()`) named by its `Vocabulary`.
 
         An unknown token that was dropped from training has no meaningful vector and is left out.
+        A fastText model gives :class:`FastTextVectors`, which also answer for unseen words.
         """
+        if cls is WordVectors and getattr(getattr(model, "config", None), "model_type", None) == "fasttext":
+            from .fasttext_vectors import FastTextVectors
+
+            return FastTextVectors.from_model(model, vocab)
         matrix = model.word_embeddings().float().cpu().numpy()
         words, counts = list(vocab.index_to_word), [int(c) for c in vocab.counts]
         if vocab.unk_policy == "drop":
@@ -205,6 +210,10 @@ class WordVectors:
         model = AutoModel.from_pretrained(os.fspath(path), **kwargs)
         if not hasattr(model, "word_embeddings"):
             raise TypeError(f"{type(model).__name__} loaded from {path} holds no word vectors")
+        if getattr(model.config, "model_type", None) == "fasttext":
+            from .fasttext_vectors import FastTextVectors
+
+            return FastTextVectors.from_model(model, vocab or Vocabulary.load(path), folder=path)
         return cls.from_model(model, vocab or Vocabulary.load(path))
 
     # ------------------------------------------------------------------ similarity queries
@@ -358,22 +367,28 @@ class WordVectors:
         restrict_vocab: int | None = 300000,
         dummy4unknown: bool = False,
         encoding: str = "utf8",
+        oov: str = "skip",
     ) -> dict:
         """Correlation of cosine similarities with human judgements, as gensim computes it.
 
         The file holds ``word1<delimiter>word2<delimiter>score`` lines; lines starting with ``#`` and
         lines that do not parse are skipped. Pairs with a word outside the first ``restrict_vocab``
-        words are skipped, or scored 0 with ``dummy4unknown``.
+        words are skipped, or scored 0 with ``dummy4unknown``. With ``oov="compose"``, such a word is
+        scored through :meth:`get_vector` instead (subword models answer for unseen words); pairs it
+        cannot answer for are then skipped or scored 0 as before.
 
         Returns ``pearson``, ``pearson_pvalue``, ``spearman``, ``spearman_pvalue``, ``oov_ratio``
         (percent, as gensim), ``pairs`` (pairs correlated) and ``oov_pairs``.
         """
         from scipy import stats
 
+        if oov not in ("skip", "compose"):
+            raise ValueError(f"oov must be 'skip' or 'compose', got {oov!r}")
         ok_vocab = self._eval_vocab(restrict_vocab, case_insensitive)
         gold: list[float] = []
-        rows: list[tuple[int, int]] = []  # (-1, -1) marks a dummy zero for an OOV pair
-        oov = 0
+        rows: list[tuple[int, int]] = []  # (-1, -1) marks a dummy zero for an OOV pair, (-2, -2) a composed pair
+        composed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        oov_pairs = skipped = 0
         with open(path, encoding=encoding) as fin:
             for line in fin:
                 if not line or line.startswith("#"):
@@ -381,6 +396,7 @@ class WordVectors:
                 parts = line.split(delimiter)
                 if len(parts) != 3:
                     continue
+                raw = parts
                 if case_insensitive:
                     parts = [part.upper() for part in parts]
                 a, b, score = parts
@@ -389,10 +405,26 @@ class WordVectors:
                 except ValueError:
                     continue
                 if a not in ok_vocab or b not in ok_vocab:
-                    oov += 1
+                    oov_pairs += 1
+                    if oov == "compose":
+                        try:
+                            units = [
+                                self.unit_vectors[ok_vocab[key]] if key in ok_vocab
+                                else _unit_rows(np.asarray(self.get_vector(word), dtype=np.float32))
+                                for key, word in ((a, raw[0]), (b, raw[1]))
+                            ]
+                        except KeyError:
+                            pass
+                        else:
+                            composed[len(gold)] = (units[0], units[1])
+                            gold.append(score)
+                            rows.append((-2, -2))
+                            continue
                     if dummy4unknown:
                         gold.append(score)
                         rows.append((-1, -1))
+                    else:
+                        skipped += 1
                     continue
                 gold.append(score)
                 rows.append((ok_vocab[a], ok_vocab[b]))
@@ -409,10 +441,12 @@ class WordVectors:
             unit[pairs[known, 0]].astype(np.float64),
             unit[pairs[known, 1]].astype(np.float64),
         )
+        for position, (ua, ub) in composed.items():
+            model[position] = float(ua.astype(np.float64) @ ub.astype(np.float64))
         pearson = stats.pearsonr(gold, model)
         spearman = stats.spearmanr(gold, model)
         n_used = len(gold)
-        oov_ratio = oov / n_used * 100 if dummy4unknown else oov / (n_used + oov) * 100
+        oov_ratio = oov_pairs / (n_used + skipped) * 100
         return {
             "pearson": float(pearson[0]),
             "pearson_pvalue": float(pearson[1]),
@@ -420,7 +454,7 @@ class WordVectors:
             "spearman_pvalue": float(spearman[1]),
             "oov_ratio": float(oov_ratio),
             "pairs": n_used,
-            "oov_pairs": oov,
+            "oov_pairs": oov_pairs,
         }
 
     def evaluate_word_analogies(

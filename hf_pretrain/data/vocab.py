@@ -102,7 +102,25 @@ class Vocabulary:
         unk_count += sum(counter.values()) - sum(c for _, c in kept)
         words = [unk_token] + [w for w, _ in kept]
         counts = [unk_count] + [c for _, c in kept]
-        tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token=unk_token))
+        return cls.from_words(words, counts, unk_token=unk_token, unk_policy=unk_policy, lowercase=lowercase)
+
+    @classmethod
+    def from_words(
+        cls,
+        words: Sequence[str],
+        counts: Sequence[int],
+        unk_token: str = "<unk>",
+        unk_policy: str = "drop",
+        lowercase: bool = False,
+    ) -> "Vocabulary":
+        """A vocabulary with exactly these words in this order (ids 0, 1, ...); `unk_token` must be one of them."""
+        index = {w: i for i, w in enumerate(words)}
+        if len(index) != len(words):
+            duplicate = next(w for i, w in enumerate(words) if index[w] != i)
+            raise VocabularyError(f"duplicate word {duplicate!r}; words must be unique")
+        if unk_token not in index:
+            raise VocabularyError(f"the unknown token {unk_token!r} must be one of the words")
+        tokenizer = Tokenizer(models.WordLevel(index, unk_token=unk_token))
         if lowercase:
             tokenizer.normalizer = normalizers.Lowercase()
         tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()

@@ -68,6 +68,8 @@ def train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dict
     set_seed(training.seed)
     # Validate everything cheap before the corpus is read.
     probe = _config(args, vocab_size=2)
+    if training.optimizer == "adagrad":
+        raise ValueError("optimizer 'adagrad' is GloVe's; word2vec trains with 'sgd' or 'adam'")
     if training.optimizer == "adam" and (probe.architecture, probe.loss) != ("skipgram", "negative_sampling"):
         raise ValueError("optimizer 'adam' runs the book's pipeline, which covers skip-gram with negative sampling only")
 

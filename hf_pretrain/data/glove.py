@@ -1,0 +1,107 @@
+"""GloVe's training data: the word–word co-occurrence matrix, counted as the reference `cooccur` does.
+
+Pennington et al. (2014) count, within each line, every pair of words at most `window` apart, each
+weighted 1/distance; `symmetric` counts the pair both ways round. The matrix is built one offset at a
+time over chunks of the corpus, so memory grows with the chunk and the number of non-zeros, never with
+the number of pairs in the corpus.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from .vocab import EncodedCorpus
+
+
+def build_cooccurrence(
+    corpus: EncodedCorpus,
+    vocab_size: int,
+    window: int = 10,
+    symmetric: bool = True,
+    distance_weighting: bool = True,
+    chunk_tokens: int = 1 << 20,
+) -> sp.csr_matrix:
+    """The `vocab_size` × `vocab_size` co-occurrence matrix X (float64).
+
+    For two words of one sentence at distance d ≤ `window`, the left one `l` and the right one `r`,
+    X[l, r] gains 1/d (1 without `distance_weighting`); with `symmetric`, X[r, l] gains as much. The
+    window never crosses the end of a sentence (a line of the corpus).
+    """
+    if not isinstance(window, int) or isinstance(window, bool) or window < 1:
+        raise ValueError(f"window must be an integer >= 1, got {window!r}")
+    if not isinstance(chunk_tokens, int) or chunk_tokens < 1:
+        raise ValueError(f"chunk_tokens must be an integer >= 1, got {chunk_tokens!r}")
+    ids = np.asarray(corpus.ids)
+    if ids.size == 0:
+        raise ValueError("cannot count co-occurrences in an empty corpus: it holds no known words")
+    if ids.min() < 0 or ids.max() >= vocab_size:
+        raise ValueError(f"word ids must lie in [0, {vocab_size}), got {ids.min()}..{ids.max()}")
+    offsets = np.asarray(corpus.offsets)
+    # Counted one way round (left word first); the symmetric matrix is this plus its transpose, which
+    # halves the sorting that summing duplicates costs.
+    left_right = sp.csr_matrix((vocab_size, vocab_size), dtype=np.float64)
+    for start in range(0, ids.size, chunk_tokens):
+        positions = np.arange(start, min(start + chunk_tokens, ids.size))
+        # Tokens left in each position's sentence: a pair at distance d exists where this is >= d.
+        remaining = offsets[np.searchsorted(offsets, positions, side="right")] - positions - 1
+        rows, cols, weights = [], [], []
+        for distance in range(1, window + 1):
+            left = positions[remaining >= distance]
+            if left.size == 0:
+                break
+            rows.append(ids[left])
+            cols.append(ids[left + distance])
+            weights.append(np.full(left.size, 1.0 / distance if distance_weighting else 1.0))
+        if rows:
+            chunk = sp.coo_matrix(
+                (np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))),
+                shape=(vocab_size, vocab_size),
+            )
+            left_right = left_right + chunk.tocsr()  # coo → csr sums the duplicates
+    matrix = left_right + left_right.T if symmetric else left_right
+    matrix = matrix.tocsr()
+    if matrix.nnz == 0:
+        raise ValueError(
+            "no word pair co-occurs: every sentence holds at most one known word "
+            "(lower min_count or use a larger corpus)"
+        )
+    return matrix
+
+
+class CooccurrenceBatches:
+    """The non-zeros of a co-occurrence matrix, shuffled anew each epoch, in batches of `batch_size`.
+
+    Each batch holds `rows` (centre words), `cols` (context words), `counts` (X values) and `words`,
+    the number of non-zeros covered by the end of the batch (the training loop's progress unit).
+    """
+
+    def __init__(self, matrix: sp.spmatrix, batch_size: int):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        coo = sp.coo_matrix(matrix)
+        self.rows = torch.from_numpy(coo.row.astype(np.int64))
+        self.cols = torch.from_numpy(coo.col.astype(np.int64))
+        self.counts = torch.from_numpy(coo.data.astype(np.float32))
+        self.batch_size = batch_size
+
+    def __len__(self) -> int:
+        return -(-len(self.counts) // self.batch_size)
+
+    @property
+    def num_pairs(self) -> int:
+        return len(self.counts)
+
+    def epoch(self, generator: torch.Generator) -> Iterator[dict]:
+        order = torch.randperm(self.num_pairs, generator=generator)
+        for start in range(0, self.num_pairs, self.batch_size):
+            index = order[start : start + self.batch_size]
+            yield {
+                "rows": self.rows[index],
+                "cols": self.cols[index],
+                "counts": self.counts[index],
+                "words": start + len(index),
+            }

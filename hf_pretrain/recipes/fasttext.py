@@ -1,0 +1,238 @@
+"""The fastText recipe: corpus → vocabulary → subwords → batches → model → shared loop → evaluation → folder.
+
+The batches are word2vec's (`WindowBatches`); only the model differs, composing each word from its
+subword rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+
+from ..data import load_corpus
+from ..data.fasttext import bpe_subwords, char_ngram_subwords, train_bpe
+from ..data.vocab import Vocabulary
+from ..data.word2vec import WindowBatches
+from ..fasttext_vectors import BPE_FILE, FastTextVectors
+from ..hub import check_output_dir, render_model_card, write_folder_atomically
+from ..models.fasttext import FastTextConfig, FastTextModel
+from ..training import TrainingArguments, linear_decay, set_threads, train_loop
+from .evaluation import EvaluationArguments, evaluate_vectors
+from .word2vec import _corpus_note
+
+DEFAULT_OUTPUT_DIR = "outputs/fasttext"
+
+
+@dataclass
+class FastTextArguments(EvaluationArguments):
+    dataset: str = field(default="wikitext-2", metadata={"help": "wikitext-2, ptb, a text file/folder or a Hub id."})
+    text_column: Optional[str] = field(default=None, metadata={"help": "Text column of a Hub dataset."})
+    min_count: int = field(default=5, metadata={"help": "Drop words seen fewer times (they still get subword vectors)."})
+    max_vocab_size: Optional[int] = field(default=None, metadata={"help": "Keep at most this many words."})
+    unk_policy: str = field(default="drop", metadata={"help": "'drop' unknown words from training or 'keep' <unk>."})
+    lowercase: bool = field(default=False, metadata={"help": "Lower-case the corpus."})
+    architecture: str = field(default="skipgram", metadata={"help": "skipgram or cbow."})
+    loss: str = field(default="negative_sampling", metadata={"help": "negative_sampling or hierarchical_softmax."})
+    embedding_dim: int = field(default=100, metadata={"help": "Vector size."})
+    window: int = field(default=5, metadata={"help": "Maximum context distance."})
+    shrink_windows: bool = field(default=True, metadata={"help": "Dynamic windows drawn from 1..window."})
+    num_negatives: int = field(default=5, metadata={"help": "Noise words per positive (negative sampling)."})
+    ns_exponent: float = field(default=0.75, metadata={"help": "Noise distribution exponent."})
+    subsample: float = field(default=1e-4, metadata={"help": "Subsampling threshold t (fastText's -t; 0: off)."})
+    sample_rule: str = field(default="word2vec", metadata={"help": "word2vec/fastText ((sqrt(f/t)+1)t/f) or d2l (sqrt(t/f))."})
+    subwords: str = field(default="char_ngrams", metadata={"help": "char_ngrams (hashed, as fastText) or bpe."})
+    minn: int = field(default=3, metadata={"help": "Shortest character n-gram."})
+    maxn: int = field(default=6, metadata={"help": "Longest character n-gram (0: no n-grams)."})
+    bucket: int = field(default=2_000_000, metadata={"help": "Hashed n-gram rows."})
+    bpe_vocab_size: int = field(default=10_000, metadata={"help": "BPE pieces (subwords=bpe)."})
+    composition: str = field(default="mean", metadata={"help": "mean (fastText) or sum (the book) of a word's rows."})
+    max_row_updates: int = field(default=8, metadata={"help": "Per-batch cap on one row's summed updates (0: off)."})
+
+
+def _config(args: FastTextArguments, vocab_size: int, bpe_vocab_size: Optional[int] = None) -> FastTextConfig:
+    return FastTextConfig(
+        vocab_size=vocab_size, embedding_dim=args.embedding_dim, architecture=args.architecture, loss=args.loss,
+        window=args.window, shrink_windows=args.shrink_windows, num_negatives=args.num_negatives,
+        ns_exponent=args.ns_exponent, sample=args.subsample, sample_rule=args.sample_rule,
+        max_row_updates=args.max_row_updates, subwords=args.subwords, minn=args.minn, maxn=args.maxn,
+        bucket=args.bucket, bpe_vocab_size=bpe_vocab_size or args.bpe_vocab_size, composition=args.composition,
+    )
+
+
+class ParallelSGD:
+    """`model.sgd_step` over a batch split into `workers` runs of consecutive centres, computed in
+    parallel threads (one torch thread each) against the same tables, then applied: the input table
+    and the output table each by one thread, slice after slice, so a run is reproducible. It equals
+    one step over the whole batch, except for the per-row cap: each slice gets its share of it, so a
+    row's summed step over the batch stays within the cap.
+
+    Threads rather than torch's intra-op threads: a step is ~100 small ops, each parallel op ends in
+    a barrier, and on a machine where other jobs run, one descheduled thread stalls every op (a step
+    measured 20x slower with 2 intra-op threads than with 1); slices meet once per step.
+    """
+
+    def __init__(self, model: FastTextModel, workers: int):
+        self.model = model
+        self.workers = workers
+        self.pool = ThreadPoolExecutor(workers) if workers > 1 else None
+
+    def __call__(self, batch: dict, learning_rate: float):
+        if self.pool is None:
+            return self.model.sgd_step(**batch, learning_rate=learning_rate)
+        m, span = batch["window_mask"].shape
+        size = -(-m // self.workers)
+        slices = [
+            {
+                "tokens": batch["tokens"][s : min(m, s + size) + span - 1],
+                **{k: batch[k][s : s + size] for k in ("window_mask", "targets", "labels", "target_mask")},
+            }
+            for s in range(0, m, size)
+        ]
+        limit = self.model.config.max_row_updates / len(slices)
+        results = list(self.pool.map(lambda part: self.model.sgd_updates(**part, learning_rate=learning_rate, max_row_updates=limit), slices))
+        tables = (self.model.input_embeddings.weight, self.model.output_embeddings.weight)
+        done = [self.pool.submit(_apply, table, [r[2 + t] for r in results]) for t, table in enumerate(tables)]
+        for future in done:
+            future.result()
+        return sum(r[0] for r in results), sum(r[1] for r in results)
+
+
+@torch.no_grad()  # grad mode is per thread: the pool's threads do not inherit the caller's
+def _apply(table: torch.Tensor, updates) -> None:
+    for rows, values in updates:
+        table.index_add_(0, rows, values)
+
+
+def _default_output_dir(training: TrainingArguments) -> None:
+    # TrainingArguments is shared by every recipe; its default folder is word2vec's.
+    default = next(f.default for f in dataclasses.fields(TrainingArguments) if f.name == "output_dir")
+    if training.output_dir == default:
+        training.output_dir = DEFAULT_OUTPUT_DIR
+
+
+def train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dict:
+    _default_output_dir(training)
+    check_output_dir(training.output_dir, training.overwrite_output_dir, "fasttext", bool(training.resume_from_checkpoint))
+    accelerator = Accelerator(log_with=training.report_to, project_dir=training.output_dir)
+    threads = set_threads(accelerator, training.num_threads)
+    set_seed(training.seed)
+    # Validate everything cheap before the corpus is read.
+    _config(args, vocab_size=2)
+    if training.optimizer != "sgd":
+        raise ValueError("fastText trains with SGD and closed-form gradients only (optimizer 'sgd')")
+
+    texts = load_corpus(args.dataset, text_column=args.text_column)["train"]["text"]
+    vocab = Vocabulary.build(
+        texts, min_count=args.min_count, max_vocab_size=args.max_vocab_size,
+        unk_policy=args.unk_policy, lowercase=args.lowercase,
+    )
+    corpus = vocab.encode(texts)
+    counts = vocab.training_counts
+    bpe = None
+    if args.subwords == "bpe":
+        bpe = train_bpe(texts, args.bpe_vocab_size, lowercase=args.lowercase)
+        config = _config(args, len(vocab), bpe_vocab_size=bpe.get_vocab_size())
+        subwords = bpe_subwords(vocab.index_to_word, bpe)
+    else:
+        config = _config(args, len(vocab))
+        subwords = (
+            char_ngram_subwords(vocab.index_to_word, config.minn, config.maxn, config.bucket)
+            if config.maxn else (np.arange(len(vocab)), np.arange(len(vocab) + 1))
+        )
+    model = FastTextModel(config)
+    model.set_subwords(*subwords)
+    device = accelerator.device
+
+    if training.learning_rate is None:
+        training.learning_rate = 0.05  # fastText's -lr for word vectors
+    schedule = linear_decay(training.learning_rate, training.min_learning_rate)
+    batches = WindowBatches(
+        corpus, counts, window=config.window, batch_size=training.batch_size, loss=config.loss,
+        num_negatives=config.num_negatives, ns_exponent=config.ns_exponent, sample=config.sample,
+        sample_rule=config.sample_rule, shrink_windows=config.shrink_windows,
+    )
+    model = accelerator.prepare(model)
+    core = accelerator.unwrap_model(model)
+    workers = threads if device.type == "cpu" else 1
+    if workers > 1:
+        torch.set_num_threads(1)  # each worker thread runs its ops alone (see ParallelSGD)
+    sgd = ParallelSGD(core, workers)
+
+    def epoch_batches(epoch, generator):
+        return batches.epoch(generator)
+
+    def step(batch, progress):
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        return sgd(batch, schedule(progress))
+
+    if training.report_to:
+        accelerator.init_trackers("fasttext", config={**asdict(args), **asdict(training)})
+    try:
+        results = train_loop(
+            accelerator, training, epoch_batches=epoch_batches, step=step,
+            words_per_epoch=corpus.raw_words, family="fasttext",
+        )
+    finally:
+        torch.set_num_threads(threads)
+    results.update(vocab_size=len(vocab), corpus_words=corpus.raw_words, seed=training.seed)
+    accelerator.end_training()
+    if not accelerator.is_main_process:
+        return results
+
+    vectors = FastTextVectors.from_model(core, vocab, bpe_tokenizer=bpe)
+    results.update(evaluate_vectors(vectors, args))  # unseen words composed from their subwords
+    if args.similarity_file:
+        results["wordsim353_spearman_in_vocab"] = float(vectors.evaluate_word_pairs(args.similarity_file, oov="skip")["spearman"])
+    write_folder_atomically(training.output_dir, lambda tmp: _write(tmp, core, vocab, bpe, vectors, args, training, results))
+    return results
+
+
+def _write(folder, model, vocab, bpe, vectors, args, training, results):
+    model.save_pretrained(folder)
+    vocab.save(folder)
+    if bpe is not None:
+        bpe.save(os.path.join(folder, BPE_FILE))
+    with open(os.path.join(folder, "all_results.json"), "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2)
+    config = model.config
+    hyperparameters = {
+        "architecture": config.architecture, "loss": config.loss, "embedding_dim": config.embedding_dim,
+        "window": config.window, "num_negatives": config.num_negatives, "subsample": config.sample,
+        "subwords": config.subwords, "minn": config.minn, "maxn": config.maxn, "bucket": config.bucket,
+        "composition": config.composition, "min_count": args.min_count, "epochs": training.epochs,
+        "batch_size": training.batch_size, "learning_rate": training.learning_rate, "seed": training.seed,
+        "vocab_size": len(vocab),
+    }
+    if config.subwords == "bpe":
+        for key in ("minn", "maxn", "bucket"):
+            hyperparameters.pop(key)
+        hyperparameters["bpe_vocab_size"] = config.bpe_vocab_size
+    probe = next((w for w in ("king", "chip", "france", "good") if w in vectors), vectors.index_to_key[min(1, len(vectors) - 1)])
+    subwords = (
+        f"hashed character {config.minn}- to {config.maxn}-grams of `<word>` ({config.bucket:,} buckets)"
+        if config.subwords == "char_ngrams" else f"the {config.bpe_vocab_size:,} pieces of a BPE model trained on the corpus"
+    )
+    card = render_model_card(
+        "fasttext",
+        model_name=os.path.basename(os.path.abspath(training.output_dir)),
+        dataset=args.dataset,
+        hyperparameters=hyperparameters,
+        results={k: v for k, v in results.items() if k != "epoch_losses"},
+        extra={
+            "architecture": config.architecture, "subword_note": subwords, "composition": config.composition,
+            "probe_word": probe, "unseen_word": probe + probe[-1] + "s",
+            "runtime": f"{results['train_runtime']:.1f} s ({results['train_words_per_second']:,.0f} words/s)",
+            "corpus_note": _corpus_note(args.dataset, results["corpus_words"]),
+        },
+    )
+    with open(os.path.join(folder, "README.md"), "w", encoding="utf-8") as f:
+        f.write(card)

@@ -1,0 +1,160 @@
+"""The GloVe recipe: corpus → vocabulary → co-occurrence matrix → model → shared loop → evaluation → folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+
+from ..data import load_corpus
+from ..data.glove import CooccurrenceBatches, build_cooccurrence
+from ..data.vocab import Vocabulary
+from ..hub import check_output_dir, render_model_card, write_folder_atomically
+from ..models.glove import GloVeConfig, GloVeModel
+from ..training import TrainingArguments, set_threads, train_loop
+from ..vectors import WordVectors
+from .evaluation import EvaluationArguments, evaluate_vectors
+from .word2vec import _corpus_note
+
+
+@dataclass
+class GloVeArguments(EvaluationArguments):
+    dataset: str = field(default="wikitext-2", metadata={"help": "wikitext-2, ptb, a text file/folder or a Hub id."})
+    text_column: Optional[str] = field(default=None, metadata={"help": "Text column of a Hub dataset."})
+    min_count: int = field(default=5, metadata={"help": "Drop words seen fewer times."})
+    max_vocab_size: Optional[int] = field(default=None, metadata={"help": "Keep at most this many words."})
+    lowercase: bool = field(default=False, metadata={"help": "Lower-case the corpus."})
+    embedding_dim: int = field(default=100, metadata={"help": "Vector size."})
+    window: int = field(default=10, metadata={"help": "Maximum distance between co-occurring words."})
+    symmetric: bool = field(default=True, metadata={"help": "Count left and right context (else left only)."})
+    distance_weighting: bool = field(default=True, metadata={"help": "A pair d words apart counts 1/d."})
+    x_max: float = field(default=10.0, metadata={"help": "Count from which a pair gets full weight."})
+    alpha: float = field(default=0.75, metadata={"help": "Exponent of the weighting (x / x_max)^alpha."})
+    export: str = field(default="sum", metadata={"help": "Exported vectors: sum (W + C), center (W) or concat."})
+
+
+@dataclass
+class GloVeTrainingArguments(TrainingArguments):
+    """The shared training arguments with GloVe's defaults (glove.c's AdaGrad, batches of pairs)."""
+
+    output_dir: str = field(default="outputs/glove", metadata={"help": "Where the Hub-ready folder is written."})
+    epochs: int = field(default=15, metadata={"help": "Passes over the co-occurrence matrix."})
+    batch_size: int = field(default=65536, metadata={"help": "Co-occurrence pairs (non-zeros) per step."})
+    optimizer: str = field(default="adagrad", metadata={"help": "GloVe trains with 'adagrad' only, as glove.c."})
+    learning_rate: Optional[float] = field(default=0.05, metadata={"help": "AdaGrad learning rate (glove.c's eta)."})
+
+
+def _config(args: GloVeArguments, vocab_size: int) -> GloVeConfig:
+    return GloVeConfig(
+        vocab_size=vocab_size,
+        embedding_dim=args.embedding_dim,
+        x_max=args.x_max,
+        alpha=args.alpha,
+        export=args.export,
+        window=args.window,
+        symmetric=args.symmetric,
+        distance_weighting=args.distance_weighting,
+    )
+
+
+def train_glove(args: GloVeArguments, training: TrainingArguments) -> dict:
+    check_output_dir(training.output_dir, training.overwrite_output_dir, "glove", bool(training.resume_from_checkpoint))
+    # Validate everything cheap before the corpus is read.
+    if training.optimizer != "adagrad":
+        raise ValueError(f"GloVe trains with AdaGrad, as glove.c: optimizer must be 'adagrad', got {training.optimizer!r}")
+    _config(args, vocab_size=2)
+    accelerator = Accelerator(log_with=training.report_to, project_dir=training.output_dir)
+    set_threads(accelerator, training.num_threads)
+    set_seed(training.seed)
+
+    texts = load_corpus(args.dataset, text_column=args.text_column)["train"]["text"]
+    # glove.c's cooccur skips unknown words (the window spans them), so <unk> is never trained.
+    vocab = Vocabulary.build(
+        texts, min_count=args.min_count, max_vocab_size=args.max_vocab_size, unk_policy="drop", lowercase=args.lowercase
+    )
+    corpus = vocab.encode(texts)
+    config = _config(args, vocab_size=len(vocab))
+    start = time.perf_counter()
+    matrix = build_cooccurrence(
+        corpus, len(vocab), window=config.window, symmetric=config.symmetric,
+        distance_weighting=config.distance_weighting,
+    )
+    cooccurrence_seconds = time.perf_counter() - start
+    batches = CooccurrenceBatches(matrix, training.batch_size)
+    del matrix
+    model = accelerator.prepare(GloVeModel(config))
+    core = accelerator.unwrap_model(model)
+    device = accelerator.device
+    learning_rate = training.learning_rate or 0.05
+
+    def epoch_batches(epoch, generator):
+        return batches.epoch(generator)
+
+    def step(batch, progress):
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        return core.adagrad_step(**batch, learning_rate=learning_rate)
+
+    if training.report_to:
+        accelerator.init_trackers("glove", config={**asdict(args), **asdict(training)})
+    results = train_loop(
+        accelerator, training, epoch_batches=epoch_batches, step=step,
+        words_per_epoch=batches.num_pairs, family="glove", unit="pair",
+    )
+    results.update(
+        cooccurrence_seconds=cooccurrence_seconds, nonzeros=batches.num_pairs, vocab_size=len(vocab),
+        corpus_words=corpus.raw_words, seed=training.seed,
+    )
+    accelerator.end_training()
+    if not accelerator.is_main_process:
+        return results
+
+    vectors = WordVectors.from_model(core, vocab)
+    results.update(evaluate_vectors(vectors, args))
+    write_folder_atomically(training.output_dir, lambda tmp: _write(tmp, core, vocab, vectors, args, training, results))
+    return results
+
+
+def _write(folder, model, vocab, vectors, args, training, results):
+    model.save_pretrained(folder)
+    vocab.save(folder)
+    with open(os.path.join(folder, "all_results.json"), "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2)
+    config = model.config
+    hyperparameters = {
+        "embedding_dim": config.embedding_dim, "window": config.window, "symmetric": config.symmetric,
+        "distance_weighting": config.distance_weighting, "x_max": config.x_max, "alpha": config.alpha,
+        "export": config.export, "min_count": args.min_count, "epochs": training.epochs,
+        "batch_size": training.batch_size, "optimizer": "adagrad", "learning_rate": training.learning_rate or 0.05,
+        "seed": training.seed, "vocab_size": len(vocab),
+    }
+    probe = next((w for w in ("king", "chip", "france", "good") if w in vectors), vectors.index_to_key[0])
+    card = render_model_card(
+        "glove",
+        model_name=os.path.basename(os.path.abspath(training.output_dir)),
+        dataset=args.dataset,
+        hyperparameters=hyperparameters,
+        results={k: v for k, v in results.items() if k != "epoch_losses"},
+        extra={
+            "probe_word": probe,
+            "export_note": _EXPORT_NOTES[config.export],
+            "runtime": (
+                f"{results['cooccurrence_seconds']:.1f} s counting {results['nonzeros']:,} co-occurring pairs, "
+                f"{results['train_runtime']:.1f} s training ({results['train_pairs_per_second']:,.0f} pairs/s)"
+            ),
+            "corpus_note": _corpus_note(args.dataset, results["corpus_words"]),
+        },
+    )
+    with open(os.path.join(folder, "README.md"), "w", encoding="utf-8") as f:
+        f.write(card)
+
+
+_EXPORT_NOTES = {
+    "sum": "the sum of each word's centre and context vectors (W + C), as glove.c writes by default",
+    "center": "each word's centre vector (W)",
+    "concat": "each word's centre and context vectors concatenated ([W, C])",
+}
