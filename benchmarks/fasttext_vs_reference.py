@@ -19,11 +19,16 @@ import json
 import os
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+
+
+NUMBERS = ("words_per_second", "reported_words_per_second", "train_seconds", "peak_rss_mib", "wordsim353_all_pairs",
+           "wordsim353_in_vocab", "google_analogy")
 
 
 def peak_rss_mib() -> float:
@@ -151,6 +156,7 @@ def main():
     parser.add_argument("--max_row_updates", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--rounds", type=int, default=1, help="Runs per side, alternating.")
     parser.add_argument("--profile", action="store_true", help="Print a torch profiler table of our step and exit.")
     parser.add_argument("--json", help="Also write the figures to this file.")
     parser.add_argument("--side", choices=["ours", "reference"], help=argparse.SUPPRESS)
@@ -179,32 +185,36 @@ def main():
             json.dump(out, f)
         return
 
-    rows = {}
+    runs = {"reference": [], "ours": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for side in ("reference", "ours"):
-            path = os.path.join(tmp, side + ".json")
-            cmd = [sys.executable, os.path.abspath(__file__), *sys.argv[1:], "--side", side, "--side_out", path]
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-            with open(path) as f:
-                rows[side] = json.load(f)
-            print(side, json.dumps({k: v for k, v in rows[side].items() if k != "neighbours"}), flush=True)
-    with open("/proc/loadavg") as f:
-        load = f.read().split()[:3]
+        # Sides alternate, so that a change in the machine's load falls on both.
+        for round_ in range(args.rounds):
+            for side in ("reference", "ours"):
+                path = os.path.join(tmp, f"{side}{round_}.json")
+                cmd = [sys.executable, os.path.abspath(__file__), *sys.argv[1:], "--side", side, "--side_out", path]
+                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+                with open(path) as f:
+                    runs[side].append(json.load(f))
+                with open("/proc/loadavg") as f:
+                    runs[side][-1]["load_average"] = f.read().split()[:3]
+                print(side, json.dumps({k: v for k, v in runs[side][-1].items() if k != "neighbours"}), flush=True)
+    rows = {side: {k: statistics.mean(r[k] for r in rs) for k in NUMBERS if rs[0].get(k) is not None} for side, rs in runs.items()}
     print(f"\nskip-gram, d{args.embedding_dim}, ws {args.window}, neg {args.negative}, {args.minn}-{args.maxn}-grams, "
           f"bucket {args.bucket:,}, t {args.subsample:g}, lr {args.learning_rate}, minCount {args.min_count}, "
-          f"{args.epochs} epochs, {args.threads} threads, our batch {args.batch_size}; load average after: {' '.join(load)}")
+          f"{args.epochs} epochs, {args.threads} threads, our batch {args.batch_size}, {args.rounds} round(s); "
+          f"load averages after each run: {[r['load_average'][0] for rs in runs.values() for r in rs]}")
     print(f"{'':12} {'words/s':>10} {'(own log)':>10} {'WS353 all':>10} {'in-vocab':>9} {'analogy':>8} {'peak RSS':>10}")
     for name, r in (("fastText", rows["reference"]), ("hf-pretrain", rows["ours"])):
-        own = f"{r['reported_words_per_second']:,}" if r.get("reported_words_per_second") else ""
+        own = f"{r['reported_words_per_second']:,.0f}" if r.get("reported_words_per_second") else ""
         print(f"{name:12} {r['words_per_second']:10,.0f} {own:>10} {r['wordsim353_all_pairs']:10.3f} "
               f"{r['wordsim353_in_vocab']:9.3f} {r['google_analogy']:8.2%} {r['peak_rss_mib']:8,.0f} MiB")
     ratio = rows["ours"]["words_per_second"] / rows["reference"]["words_per_second"]
     print(f"speed ratio hf-pretrain / fastText: {ratio:.2f}x")
-    for name, r in (("fastText", rows["reference"]), ("hf-pretrain", rows["ours"])):
-        print(f"{name} neighbours: " + "; ".join(f"{w}: {', '.join(n)}" for w, n in r["neighbours"].items()))
+    for name, side in (("fastText", "reference"), ("hf-pretrain", "ours")):
+        print(f"{name} neighbours: " + "; ".join(f"{w}: {', '.join(n)}" for w, n in runs[side][-1]["neighbours"].items()))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "load_average": load, "speed_ratio": ratio, **rows}, f, indent=2)
+            json.dump({"args": vars(args), "speed_ratio": ratio, "mean": rows, "runs": runs}, f, indent=2)
 
 
 if __name__ == "__main__":
