@@ -13,6 +13,7 @@ ones already trained on.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
 import os
@@ -81,7 +82,34 @@ def set_threads(accelerator: Accelerator, num_threads: Optional[int]) -> int:
     if not num_threads:
         num_threads = max(1, (os.cpu_count() or 1) // accelerator.state.num_processes)
     torch.set_num_threads(num_threads)
+    keep_freed_memory()
     return num_threads
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed blocks for reuse instead of returning them to the system.
+
+    A training step allocates and frees the same large buffers (batch-sized gathers, gradients)
+    every step. By default glibc serves each one with a fresh `mmap` and unmaps it on free, so every
+    step pays page faults to zero the pages again: a fifth of a GloVe epoch on WikiText-2, measured.
+    Raising the mmap and trim thresholds makes the heap keep and reuse them; the price is that the
+    process's resident memory stays at its peak. Returns False where the C library is not glibc.
+    """
+    global _kept_freed_memory
+    if _kept_freed_memory is None:
+        _kept_freed_memory = False
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+            m_trim_threshold, m_mmap_threshold = -1, -3
+            _kept_freed_memory = bool(libc.mallopt(m_mmap_threshold, 1 << 30)) and bool(
+                libc.mallopt(m_trim_threshold, (1 << 31) - 1)
+            )
+        except (OSError, AttributeError):
+            pass
+    return _kept_freed_memory
+
+
+_kept_freed_memory: Optional[bool] = None
 
 
 def checkpoint_dir(output_dir: str) -> str:
