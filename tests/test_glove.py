@@ -88,7 +88,7 @@ def test_batches_cover_every_nonzero_once_per_epoch():
     matrix = build_cooccurrence(corpus_of([[1, 2, 3, 1, 2], [3, 3, 4]]), 5, window=2)
     batches = CooccurrenceBatches(matrix, batch_size=3)
     seen = [b for b in batches.epoch(torch.Generator().manual_seed(0))]
-    assert len(seen) == len(batches) and seen[-1]["words"] == matrix.nnz
+    assert 0 < len(seen) <= len(batches) and seen[-1]["words"] == matrix.nnz
     rows = torch.cat([b["rows"] for b in seen]).numpy()
     cols = torch.cat([b["cols"] for b in seen]).numpy()
     counts = torch.cat([b["counts"] for b in seen]).numpy()
@@ -186,13 +186,15 @@ def glove_c_updates(config, state, rows, cols, counts, lr, sequential=True):
     return loss, new
 
 
-def test_adagrad_step_equals_glove_c_when_no_word_repeats():
+# 30 pairs: a vocabulary of 50 updates the rows touched, one of 30 updates whole tables.
+@pytest.mark.parametrize("vocab_size", [50, 30])
+def test_adagrad_step_equals_glove_c_when_no_word_repeats(vocab_size):
     torch.manual_seed(0)
-    model = GloVeModel(GloVeConfig(vocab_size=50, embedding_dim=8, x_max=10.0))
+    model = GloVeModel(GloVeConfig(vocab_size=vocab_size, embedding_dim=8, x_max=10.0))
     with torch.no_grad():  # larger than the initial values, so that every term of the update matters
         for table in (model.center_embeddings, model.context_embeddings, model.center_biases, model.context_biases):
             table.weight.normal_()
-    rows, cols = torch.randperm(50)[:30], torch.randperm(50)[:30]
+    rows, cols = torch.randperm(vocab_size)[:30], torch.randperm(vocab_size)[:30]
     counts = torch.rand(30) * 20 + 0.2
     state = model_state(model)
     # Two steps: the second starts from accumulators that are no longer 1.
@@ -204,11 +206,12 @@ def test_adagrad_step_equals_glove_c_when_no_word_repeats():
             torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-6)
 
 
-def test_adagrad_step_with_repeated_words_sums_the_per_pair_updates():
+@pytest.mark.parametrize("vocab_size", [6, 20])
+def test_adagrad_step_with_repeated_words_sums_the_per_pair_updates(vocab_size):
     # A word seen several times in one batch gets the sum of its per-pair updates, each computed
     # from the parameters and accumulators before the batch.
     torch.manual_seed(1)
-    model = GloVeModel(GloVeConfig(vocab_size=6, embedding_dim=4, x_max=10.0))
+    model = GloVeModel(GloVeConfig(vocab_size=vocab_size, embedding_dim=4, x_max=10.0))
     rows = torch.tensor([1, 1, 2, 1, 3, 2])
     cols = torch.tensor([2, 3, 2, 4, 2, 5])
     counts = torch.tensor([3.0, 1.0, 12.0, 0.5, 2.0, 7.0])
@@ -405,3 +408,27 @@ def test_glove_text_file_with_its_own_unknown_token(tmp_path):
 
 
 # ----------------------------------------------------------------------------- the default recipe on WikiText-2
+
+
+@pytest.mark.integration
+def test_default_recipe_on_wikitext2_scores_as_glove_c(tmp_path, shared_data):
+    """The default recipe (d100, window 10, x_max 10, 15 epochs, min_count 5, AdaGrad lr 0.05, seed 42).
+
+    glove.c, given the same text (its `cooccur` counts the same 8,107,689 non-zeros), scored
+    WordSim-353 Spearman 0.253 / 0.258 / 0.278 and Google analogy 3.36 / 3.87 / 3.61 % over three
+    seeds here (`benchmarks/glove_pipeline.py --reference`); this recipe scored 0.277 / 0.277 / 0.292
+    and 3.49 / 3.93 / 4.01 % over the same seeds. The floors sit below seed 42's 0.277 and 3.49 % by
+    about one seed-to-seed standard deviation.
+    """
+    args = parse_args(
+        [GloVeArguments, GloVeTrainingArguments],
+        ["--output_dir", str(tmp_path / "glove"),
+         "--similarity_file", str(shared_data / "eval" / "wordsim353_all.tsv"),
+         "--analogy_file", str(shared_data / "eval" / "questions-words.txt")],
+    )
+    results = train_glove(*args)
+    assert results["nonzeros"] == 8_107_689 and results["corpus_words"] == 2_051_910
+    assert results["wordsim353_spearman"] >= 0.265, results
+    assert results["google_analogy_accuracy"] >= 0.033, results
+    card = (tmp_path / "glove" / "README.md").read_text()
+    assert "model-index" in card and "wordsim353" in card

@@ -6,9 +6,10 @@ n-gram rows (or BPE piece rows), the layout of the fastText reference's `input_`
 of every vocabulary word (its own row, then its subword rows) is kept as two buffers, `subword_ids` and
 `subword_offsets`, so a saved model composes its vectors without any tokenizer.
 
-`sgd_step` is word2vec's fast step with one change: the gathered block of positions is composed with
-`F.embedding_bag` over each position's rows, and each position's gradient is scattered back to all of
-its rows. Everything between (windows as `unfold` views, scores and gradients as `bmm`) is the same.
+`sgd_step` is word2vec's fast step with one change: the vectors of the block of positions come from
+composing each distinct word of the block once (`F.embedding_bag` over its rows), and each word's
+gradient, summed over its positions, is scattered back to all of its rows with one `index_add_`.
+Everything between (windows as `unfold` views, scores and gradients as `bmm`) is the same.
 
 This file imports only torch and transformers so that it can travel with a saved model.
 """
