@@ -82,11 +82,13 @@ def test_parameter_counts_match_transformers(preset, expected):
     config = HfpBertConfig.from_preset(preset, vocab_size=30522)
     with torch.device("meta"):
         ours = HfpBertForPreTraining(config)
-        theirs = BertForPreTraining(BertConfig(**{k: getattr(config, k) for k in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings")}))
+        theirs = BertForPreTraining(BertConfig(**{k: getattr(config, k) for k in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings", "tie_word_embeddings")}))
     count = sum(p.numel() for p in ours.parameters())
     assert count == sum(p.numel() for p in theirs.parameters())
     if expected is not None:
         assert count == expected
+    else:  # the book's MLM decoder has its own weight
+        assert not config.tie_word_embeddings and count == 4_364_348 + 30522 * 129  # + weight and bias
     assert list(ours.state_dict()) == list(theirs.state_dict())
 
 
@@ -145,6 +147,21 @@ def test_initialisation():
     assert model.cls.predictions.bias.abs().max() == 0
 
 
+def test_pytorch_initialisation_as_the_books_code():
+    torch.manual_seed(0)
+    model = HfpBertForPreTraining(tiny_config(initializer="pytorch", tie_word_embeddings=False, vocab_size=400))
+    embeddings = model.bert.embeddings
+    for table in (embeddings.word_embeddings, embeddings.position_embeddings):
+        assert table.weight.std().item() == pytest.approx(1.0, abs=0.1)
+    query = model.bert.encoder.layer[0].attention.self.query
+    bound = 1 / 32**0.5  # nn.Linear's default: uniform in ±1/sqrt(fan_in)
+    assert query.weight.abs().max() <= bound and query.weight.abs().max() > 0.9 * bound
+    decoder = model.cls.predictions.decoder
+    assert decoder.weight.abs().max() <= bound and decoder.weight.data_ptr() != embeddings.word_embeddings.weight.data_ptr()
+    with pytest.raises(ValueError, match="initializer must be"):
+        tiny_config(initializer="xavier")
+
+
 def test_losses_match_a_manual_computation():
     model = tiny_model()
     input_ids, attention_mask, token_type_ids = random_batch()
@@ -175,6 +192,28 @@ def test_losses_match_a_manual_computation():
     assert no_mask.mlm_loss == 0 and no_mask.loss == 0
     out.loss.backward()
     assert model.bert.embeddings.word_embeddings.weight.grad.abs().sum() > 0
+
+
+def test_skipping_padding_gives_the_same_states_and_gradients():
+    model = tiny_model()
+    input_ids, attention_mask, token_type_ids = random_batch()
+    valid = attention_mask.bool()
+    packed = model.bert(input_ids, attention_mask, token_type_ids, skip_padding=True).last_hidden_state
+    padded = model.bert(input_ids, attention_mask, token_type_ids).last_hidden_state
+    torch.testing.assert_close(packed[valid], padded[valid], atol=1e-5, rtol=0)
+    assert packed[~valid].abs().sum() == 0
+    # Training (labels given) skips the padding; its gradients are transformers' own.
+    labels = torch.full_like(input_ids, -100)
+    labels[0, [1, 3]] = torch.tensor([7, 9])
+    labels[2, 2] = 11
+    inputs = dict(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, labels=labels,
+                  next_sentence_label=torch.tensor([0, 1, 1]))
+    theirs = model.to_transformers()
+    model(**inputs).loss.backward()
+    theirs(**inputs).loss.backward()
+    their_grads = dict(theirs.named_parameters())
+    for name, parameter in model.named_parameters():
+        torch.testing.assert_close(parameter.grad, their_grads[name].grad, atol=1e-5, rtol=1e-4, msg=name)
 
 
 def test_export_to_transformers_gives_the_same_outputs():

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import AutoTokenizer
@@ -35,6 +36,21 @@ class BertArguments:
     preset: str = field(default="d2l-small", metadata={"help": "d2l-small (the book), base or large."})
     max_len: int = field(default=64, metadata={"help": "Tokens per example, [CLS] and [SEP]s included."})
     mlm_probability: float = field(default=0.15, metadata={"help": "Share of tokens masked for MLM."})
+    mlm_loss: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "'masked': mean cross-entropy over the masked tokens (BERT, transformers). 'd2l': the book's "
+            "objective, a mean over round(0.15 max_len) prediction slots per example whose unused slots "
+            "predict the unknown token at position 0. Default: d2l for the d2l-small preset, else masked."
+        },
+    )
+    initializer: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "'bert': weights N(0, 0.02) as BERT. 'pytorch': PyTorch's layer defaults (embeddings N(0, 1)), "
+            "as the book's code. Default: the preset's (pytorch for d2l-small, bert for base and large)."
+        },
+    )
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay (0: Adam, as the book)."})
     max_grad_norm: float = field(default=0.0, metadata={"help": "Clip the gradient norm (0: off, as the book)."})
     eval_batches: int = field(default=20, metadata={"help": "Validation batches scored at the end (0: none)."})
@@ -70,6 +86,9 @@ def pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
     check_output_dir(training.output_dir, training.overwrite_output_dir, "hfp_bert", bool(training.resume_from_checkpoint))
     if training.optimizer != "adam":
         raise ValueError(f"BERT pretraining uses --optimizer adam, got {training.optimizer!r}")
+    mlm_loss = args.mlm_loss or ("d2l" if args.preset == "d2l-small" else "masked")
+    if mlm_loss not in ("masked", "d2l"):
+        raise ValueError(f"--mlm_loss must be 'masked' or 'd2l', got {args.mlm_loss!r}")
     accelerator = Accelerator(log_with=training.report_to, project_dir=training.output_dir)
     set_threads(accelerator, training.num_threads)
     set_seed(training.seed)
@@ -78,16 +97,20 @@ def pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
     texts = corpus["train"]["text"]
     tokenizer = build_tokenizer(args, texts)
     data = BertPretrainingData(texts, tokenizer, max_len=args.max_len, mlm_probability=args.mlm_probability, seed=training.seed)
-    config = HfpBertConfig.from_preset(args.preset, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
+    overrides = {"initializer": args.initializer} if args.initializer else {}
+    config = HfpBertConfig.from_preset(args.preset, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **overrides)
     if args.max_len > config.max_position_embeddings:
         raise ValueError(f"max_len {args.max_len} exceeds the {args.preset} preset's {config.max_position_embeddings} positions")
+    if mlm_loss == "d2l" and tokenizer.unk_token_id is None:
+        raise ValueError("--mlm_loss d2l needs a tokenizer with an unknown token")
+    slots = max(1, round(args.max_len * 0.15))
     model = HfpBertForPreTraining(config)
     learning_rate = training.learning_rate if training.learning_rate is not None else 0.01
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=args.weight_decay)
     model, optimizer = accelerator.prepare(model, optimizer)
     core = accelerator.unwrap_model(model)
     device = accelerator.device
-    parts = {"mlm": 0.0, "nsp": 0.0, "steps": 0}
+    parts = {"mlm": 0.0, "mlm_masked": 0.0, "nsp": 0.0, "steps": 0}
 
     def epoch_batches(epoch, generator):
         return data.batches(training.batch_size, generator)
@@ -95,17 +118,22 @@ def pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
     def step(batch, progress):
         model.train()
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        out = model(**batch)
-        accelerator.backward(out.loss)
+        if mlm_loss == "d2l":
+            out, loss, masked_only = _d2l_step(model, batch, slots, tokenizer.unk_token_id)
+        else:
+            out = model(**batch)
+            loss, masked_only = out.loss, out.mlm_loss
+        accelerator.backward(loss)
         if args.max_grad_norm:
             accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        parts["mlm"] += float(out.mlm_loss.detach())
+        parts["mlm"] += float(loss.detach() - out.nsp_loss.detach())
+        parts["mlm_masked"] += float(masked_only.detach())
         parts["nsp"] += float(out.nsp_loss.detach())
         parts["steps"] += 1
         size = batch["input_ids"].shape[0]
-        return out.loss.detach() * size, torch.tensor(float(size))
+        return loss.detach() * size, torch.tensor(float(size))
 
     if training.report_to:
         accelerator.init_trackers("bert", config={**asdict(args), **asdict(training)})
@@ -115,7 +143,8 @@ def pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
     steps = max(parts["steps"], 1)
     results.update(
         # As the book prints them: means over every step of the run.
-        mlm_loss=parts["mlm"] / steps, nsp_loss=parts["nsp"] / steps, examples=len(data),
+        mlm_loss=parts["mlm"] / steps, nsp_loss=parts["nsp"] / steps, mlm_loss_definition=mlm_loss,
+        mlm_loss_masked_tokens=parts["mlm_masked"] / steps, examples=len(data),
         train_tokens_per_second=results["train_words_per_second"],
         vocab_size=len(tokenizer), seed=training.seed, num_parameters=sum(p.numel() for p in core.parameters()),
     )
@@ -126,6 +155,30 @@ def pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
         return results
     write_folder_atomically(training.output_dir, lambda tmp: _write(tmp, core, tokenizer, args, training, results))
     return results
+
+
+def _d2l_step(model, batch, slots: int, unk_id: int):
+    """The book's MLM objective (d2l 15.10 `_get_batch_loss_bert`): each example has `slots` prediction
+    slots; the masked tokens fill the first ones and the unused ones point at position 0 ([CLS]) with
+    the unknown token (id 0 in the book's vocabulary) as their label. The loss is the mean cross-entropy
+    over all slots, so the unused ones, which the model soon learns to predict, pull it down.
+
+    All unused slots of an example share position 0, hence its logits: position 0 is scored once and
+    weighted by the number of unused slots. Returns (model output, loss, MLM loss over masked tokens).
+    """
+    labels = batch["labels"]
+    unused = (slots - (labels != -100).sum(1)).clamp_(min=0)
+    labels = labels.clone()
+    labels[:, 0] = torch.where(unused > 0, torch.full_like(unused, unk_id), labels[:, 0])
+    out = model(**{**batch, "labels": labels})
+    where = (labels != -100).nonzero()  # row-major, the order of out.prediction_logits
+    targets = labels[where[:, 0], where[:, 1]]
+    losses = F.cross_entropy(out.prediction_logits.float(), targets, reduction="none")
+    at_cls = where[:, 1] == 0
+    weights = torch.where(at_cls, unused[where[:, 0]].to(losses.dtype), torch.ones_like(losses))
+    mlm = (losses * weights).sum() / weights.sum()
+    masked_only = losses[~at_cls].mean() if bool((~at_cls).any()) else losses.sum() * 0.0
+    return out, mlm + out.nsp_loss, masked_only
 
 
 @torch.no_grad()

@@ -4,10 +4,12 @@ from transformers import PretrainedConfig
 
 PRESETS = {
     # The book's pretraining model (d2l.ai "Pretraining BERT"): ReLU feed-forward and MLM hidden
-    # layer, dropout 0.2 on every sublayer and the attention weights, torch's LayerNorm epsilon.
+    # layer, dropout 0.2 on every sublayer and the attention weights, torch's LayerNorm epsilon, an
+    # MLM decoder of its own (not tied to the token embeddings) and PyTorch's default initialisation.
     "d2l-small": dict(
         hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256, hidden_act="relu",
         hidden_dropout_prob=0.2, attention_probs_dropout_prob=0.2, max_position_embeddings=1000, layer_norm_eps=1e-5,
+        tie_word_embeddings=False, initializer="pytorch",
     ),
     "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
     "large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096),
@@ -31,6 +33,9 @@ class HfpBertConfig(PretrainedConfig):
         type_vocab_size: number of segments (2: sentence A and sentence B).
         layer_norm_eps: epsilon of every LayerNorm.
         initializer_range: standard deviation of the normal initialisation of weights.
+        initializer: `"bert"` (normal with `initializer_range`, as BERT and transformers) or
+            `"pytorch"` (each layer's PyTorch default: embeddings N(0, 1), linear layers uniform in
+            ±1/sqrt(fan_in)), which is what the book's d2l code gets.
         pad_token_id: id of the padding token (its embedding row starts at zero).
         tie_word_embeddings: share the masked-LM decoder's weight with the token embeddings.
 
@@ -54,6 +59,7 @@ class HfpBertConfig(PretrainedConfig):
         type_vocab_size: int = 2,
         layer_norm_eps: float = 1e-12,
         initializer_range: float = 0.02,
+        initializer: str = "bert",
         pad_token_id: int = 0,
         tie_word_embeddings: bool = True,
         **kwargs,
@@ -78,6 +84,8 @@ class HfpBertConfig(PretrainedConfig):
         for name, value in (("layer_norm_eps", layer_norm_eps), ("initializer_range", initializer_range)):
             if not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value!r}")
+        if initializer not in ("bert", "pytorch"):
+            raise ValueError(f"initializer must be 'bert' or 'pytorch', got {initializer!r}")
         if pad_token_id is not None and not (isinstance(pad_token_id, int) and 0 <= pad_token_id < vocab_size):
             raise ValueError(f"pad_token_id must be None or an id in [0, {vocab_size}), got {pad_token_id!r}")
         self.vocab_size = vocab_size
@@ -92,6 +100,7 @@ class HfpBertConfig(PretrainedConfig):
         self.type_vocab_size = type_vocab_size
         self.layer_norm_eps = float(layer_norm_eps)
         self.initializer_range = float(initializer_range)
+        self.initializer = initializer
         self.pad_token_id = pad_token_id
         self.tie_word_embeddings = tie_word_embeddings
         super().__init__(**kwargs)
