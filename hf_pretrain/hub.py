@@ -8,8 +8,9 @@ import platform
 import shutil
 import string
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import yaml
 
@@ -19,6 +20,69 @@ MODEL_FILES = ("config.json", "model.safetensors")
 
 class OutputDirError(ValueError):
     pass
+
+
+class HubAccessError(RuntimeError):
+    """`--push_to_hub` cannot work: no token, offline, or the Hub refuses the token."""
+
+
+@dataclass
+class HubArguments:
+    push_to_hub: bool = field(default=False, metadata={"help": "Upload the final folder to the Hugging Face Hub."})
+    hub_model_id: Optional[str] = field(
+        default=None, metadata={"help": "Repository 'user/name' or 'name' (default: your user / output_dir's name)."}
+    )
+    hub_private_repo: bool = field(default=False, metadata={"help": "Create the repository as private."})
+    hub_token: Optional[str] = field(
+        default=None, repr=False, metadata={"help": "Hub token (default: HF_TOKEN or the cached `hf auth login`)."}
+    )
+    hub_push_checkpoints: bool = field(default=False, metadata={"help": "Also upload output_dir/checkpoints."})
+
+
+def without_secrets(arguments: dict) -> dict:
+    """Arguments as they may be logged or saved: the Hub token left out."""
+    return {k: v for k, v in arguments.items() if k != "hub_token"}
+
+
+def check_hub_access(args: HubArguments, output_dir: str) -> Optional[str]:
+    """With `push_to_hub`, make sure before any training that the upload at the end can happen:
+    a token, the Hub reachable, the token accepted. Returns the repository id (None without push)."""
+    if not args.push_to_hub:
+        return None
+    from huggingface_hub import HfApi, constants, get_token
+
+    if constants.HF_HUB_OFFLINE:
+        raise HubAccessError("--push_to_hub: HF_HUB_OFFLINE is set, so nothing can be uploaded; unset it or drop --push_to_hub")
+    token = args.hub_token or get_token()
+    if not token:
+        raise HubAccessError(
+            "--push_to_hub needs a Hub token: pass --hub_token, set HF_TOKEN or run `hf auth login`"
+        )
+    try:
+        user = HfApi(token=token).whoami()["name"]
+    except Exception as error:  # no network, a proxy, a revoked token: all end the same way
+        raise HubAccessError(
+            f"--push_to_hub: the Hub at {constants.ENDPOINT} could not confirm the token ({type(error).__name__}: {error})"
+        ) from error
+    repo_id = args.hub_model_id or os.path.basename(os.path.abspath(output_dir))
+    return repo_id if "/" in repo_id else f"{user}/{repo_id}"
+
+
+def push_folder(folder: str, repo_id: str, args: HubArguments, commit_message: str) -> str:
+    """Create the repository if needed and upload `folder` as one commit (checkpoints only with
+    `hub_push_checkpoints`); returns the commit's URL."""
+    from huggingface_hub import CommitOperationAdd, HfApi, get_token
+
+    root = Path(folder)
+    files = sorted(
+        path for path in root.rglob("*")
+        if path.is_file() and (args.hub_push_checkpoints or path.relative_to(root).parts[0] not in ("checkpoints", "runs"))
+    )
+    api = HfApi(token=args.hub_token or get_token())
+    api.create_repo(repo_id, private=args.hub_private_repo, exist_ok=True)
+    operations = [CommitOperationAdd(path_in_repo=path.relative_to(root).as_posix(), path_or_fileobj=str(path)) for path in files]
+    commit = api.create_commit(repo_id, operations=operations, commit_message=commit_message)
+    return str(getattr(commit, "commit_url", commit))
 
 
 def check_output_dir(output_dir: str, overwrite: bool, model_type: str, resuming: bool = False) -> None:

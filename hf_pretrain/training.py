@@ -26,11 +26,13 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
+from .hub import HubArguments
+
 STATE_FILE = "trainer_state.json"
 
 
 @dataclass
-class TrainingArguments:
+class TrainingArguments(HubArguments):
     output_dir: str = field(default="outputs/word2vec", metadata={"help": "Where the Hub-ready folder is written."})
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace an existing model in output_dir."})
     seed: int = field(default=42, metadata={"help": "Seed for every random choice of the run."})

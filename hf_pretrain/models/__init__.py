@@ -17,3 +17,13 @@ for _config, _model in ((Word2VecConfig, Word2VecModel), (FastTextConfig, FastTe
 AutoConfig.register(HfpBertConfig.model_type, HfpBertConfig, exist_ok=True)
 AutoModel.register(HfpBertConfig, HfpBertModel, exist_ok=True)
 AutoModelForPreTraining.register(HfpBertConfig, HfpBertForPreTraining, exist_ok=True)
+
+# And this makes every saved folder carry its configuration and modeling files, with an `auto_map`
+# in config.json, so that `AutoModel.from_pretrained(folder, trust_remote_code=True)` works where
+# hf_pretrain is not installed (the modeling files import only torch and transformers).
+for _config, _model in ((Word2VecConfig, Word2VecModel), (FastTextConfig, FastTextModel), (GloVeConfig, GloVeModel)):
+    _config.register_for_auto_class()
+    _model.register_for_auto_class("AutoModel")
+HfpBertConfig.register_for_auto_class()
+HfpBertModel.register_for_auto_class("AutoModel")
+HfpBertForPreTraining.register_for_auto_class("AutoModelForPreTraining")

@@ -17,7 +17,9 @@ from transformers import AutoTokenizer
 
 from ..data import load_corpus
 from ..data.bert import BertPretrainingData, d2l_wiki_paragraphs
-from ..hub import check_output_dir, render_model_card, write_folder_atomically
+from ..hub import (
+    check_hub_access, check_output_dir, push_folder, render_model_card, without_secrets, write_folder_atomically,
+)
 from ..models.bert import HfpBertConfig, HfpBertForPreTraining
 from ..tokenization import build_word_level_tokenizer, train_bpe_tokenizer
 from ..training import TrainingArguments, set_threads, train_loop
@@ -84,6 +86,7 @@ def build_tokenizer(args: BertArguments, texts):
 
 def pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
     check_output_dir(training.output_dir, training.overwrite_output_dir, "hfp_bert", bool(training.resume_from_checkpoint))
+    repo_id = check_hub_access(training, training.output_dir)
     if training.optimizer != "adam":
         raise ValueError(f"BERT pretraining uses --optimizer adam, got {training.optimizer!r}")
     mlm_loss = args.mlm_loss or ("d2l" if args.preset == "d2l-small" else "masked")
@@ -136,7 +139,7 @@ def pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
         return loss.detach() * size, torch.tensor(float(size))
 
     if training.report_to:
-        accelerator.init_trackers("bert", config={**asdict(args), **asdict(training)})
+        accelerator.init_trackers("bert", config=without_secrets({**asdict(args), **asdict(training)}))
     results = train_loop(
         accelerator, training, epoch_batches=epoch_batches, step=step, words_per_epoch=data.num_tokens, family="bert",
     )
@@ -154,6 +157,10 @@ def pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
     if not accelerator.is_main_process:
         return results
     write_folder_atomically(training.output_dir, lambda tmp: _write(tmp, core, tokenizer, args, training, results))
+    if repo_id:
+        results["hub_commit_url"] = push_folder(
+            training.output_dir, repo_id, training, commit_message="bert trained with hf-pretrain"
+        )
     return results
 
 
@@ -233,7 +240,7 @@ def _write(folder, model, tokenizer, args, training, results):
         model.to_transformers().save_pretrained(exported)
         tokenizer.save_pretrained(exported)
     with open(os.path.join(folder, "all_results.json"), "w", encoding="utf-8") as f:
-        json.dump({**results, "arguments": {**asdict(args), **asdict(training)}}, f, indent=2)
+        json.dump({**results, "arguments": without_secrets({**asdict(args), **asdict(training)})}, f, indent=2)
     config = model.config
     card = render_model_card(
         "bert",

@@ -8,12 +8,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Optional
 
 from ..data import load_corpus
-from ..hub import OutputDirError, write_folder_atomically
+from ..hub import HubArguments, OutputDirError, check_hub_access, push_folder, without_secrets, write_folder_atomically
 from ..tokenization import BERT_SPECIAL_TOKENS, train_bpe_tokenizer
 
 
 @dataclass
-class BpeArguments:
+class BpeArguments(HubArguments):
     dataset: str = field(default="wikitext-2", metadata={"help": "wikitext-2, ptb, a text file/folder or a Hub id."})
     text_column: Optional[str] = field(default=None, metadata={"help": "Text column of a Hub dataset."})
     vocab_size: int = field(default=30000, metadata={"help": "Symbols in the vocabulary, special tokens included."})
@@ -31,13 +31,14 @@ def train_bpe(args: BpeArguments) -> dict:
             f"{args.output_dir} already holds a tokenizer; pass --overwrite_output_dir to replace it "
             "or choose another --output_dir"
         )
+    repo_id = check_hub_access(args, args.output_dir)
     texts = load_corpus(args.dataset, text_column=args.text_column)["train"]["text"]
     tokenizer = train_bpe_tokenizer(
         texts, vocab_size=args.vocab_size, min_frequency=args.min_frequency, lowercase=args.lowercase,
         special_tokens=BERT_SPECIAL_TOKENS, split_punctuation=args.split_punctuation,
         model_max_length=args.model_max_length,
     )
-    results = {"vocab_size": len(tokenizer), **asdict(args)}
+    results = {"vocab_size": len(tokenizer), **without_secrets(asdict(args))}
 
     def write(folder):
         tokenizer.save_pretrained(folder)
@@ -45,4 +46,6 @@ def train_bpe(args: BpeArguments) -> dict:
             json.dump(results, f, indent=2)
 
     write_folder_atomically(args.output_dir, write)
+    if repo_id:
+        results["hub_commit_url"] = push_folder(args.output_dir, repo_id, args, commit_message="BPE tokenizer trained with hf-pretrain")
     return results

@@ -23,7 +23,9 @@ from ..data.fasttext import bpe_subwords, char_ngram_subwords, train_bpe
 from ..data.vocab import Vocabulary
 from ..data.word2vec import WindowBatches
 from ..fasttext_vectors import BPE_FILE, FastTextVectors
-from ..hub import check_output_dir, render_model_card, write_folder_atomically
+from ..hub import (
+    check_hub_access, check_output_dir, push_folder, render_model_card, without_secrets, write_folder_atomically,
+)
 from ..models.fasttext import FastTextConfig, FastTextModel
 from ..training import TrainingArguments, linear_decay, set_threads, train_loop
 from .evaluation import EvaluationArguments, evaluate_vectors
@@ -122,6 +124,7 @@ def _default_output_dir(training: TrainingArguments) -> None:
 def train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dict:
     _default_output_dir(training)
     check_output_dir(training.output_dir, training.overwrite_output_dir, "fasttext", bool(training.resume_from_checkpoint))
+    repo_id = check_hub_access(training, training.output_dir)
     accelerator = Accelerator(log_with=training.report_to, project_dir=training.output_dir)
     threads = set_threads(accelerator, training.num_threads)
     set_seed(training.seed)
@@ -175,7 +178,7 @@ def train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dict
         return sgd(batch, schedule(progress))
 
     if training.report_to:
-        accelerator.init_trackers("fasttext", config={**asdict(args), **asdict(training)})
+        accelerator.init_trackers("fasttext", config=without_secrets({**asdict(args), **asdict(training)}))
     try:
         results = train_loop(
             accelerator, training, epoch_batches=epoch_batches, step=step,
@@ -193,6 +196,10 @@ def train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dict
     if args.similarity_file:
         results["wordsim353_spearman_in_vocab"] = float(vectors.evaluate_word_pairs(args.similarity_file, oov="skip")["spearman"])
     write_folder_atomically(training.output_dir, lambda tmp: _write(tmp, core, vocab, bpe, vectors, args, training, results))
+    if repo_id:
+        results["hub_commit_url"] = push_folder(
+            training.output_dir, repo_id, training, commit_message="fasttext trained with hf-pretrain"
+        )
     return results
 
 

@@ -14,7 +14,9 @@ from accelerate.utils import set_seed
 from ..data import load_corpus
 from ..data.glove import CooccurrenceBatches, build_cooccurrence
 from ..data.vocab import Vocabulary
-from ..hub import check_output_dir, render_model_card, write_folder_atomically
+from ..hub import (
+    check_hub_access, check_output_dir, push_folder, render_model_card, without_secrets, write_folder_atomically,
+)
 from ..models.glove import GloVeConfig, GloVeModel
 from ..training import TrainingArguments, set_threads, train_loop
 from ..vectors import WordVectors
@@ -64,6 +66,7 @@ def _config(args: GloVeArguments, vocab_size: int) -> GloVeConfig:
 
 def train_glove(args: GloVeArguments, training: TrainingArguments) -> dict:
     check_output_dir(training.output_dir, training.overwrite_output_dir, "glove", bool(training.resume_from_checkpoint))
+    repo_id = check_hub_access(training, training.output_dir)
     # Validate everything cheap before the corpus is read.
     if training.optimizer != "adagrad":
         raise ValueError(f"GloVe trains with AdaGrad, as glove.c: optimizer must be 'adagrad', got {training.optimizer!r}")
@@ -100,7 +103,7 @@ def train_glove(args: GloVeArguments, training: TrainingArguments) -> dict:
         return core.adagrad_step(**batch, learning_rate=learning_rate)
 
     if training.report_to:
-        accelerator.init_trackers("glove", config={**asdict(args), **asdict(training)})
+        accelerator.init_trackers("glove", config=without_secrets({**asdict(args), **asdict(training)}))
     results = train_loop(
         accelerator, training, epoch_batches=epoch_batches, step=step,
         words_per_epoch=batches.num_pairs, family="glove", unit="pair",
@@ -116,6 +119,10 @@ def train_glove(args: GloVeArguments, training: TrainingArguments) -> dict:
     vectors = WordVectors.from_model(core, vocab)
     results.update(evaluate_vectors(vectors, args))
     write_folder_atomically(training.output_dir, lambda tmp: _write(tmp, core, vocab, vectors, args, training, results))
+    if repo_id:
+        results["hub_commit_url"] = push_folder(
+            training.output_dir, repo_id, training, commit_message="glove trained with hf-pretrain"
+        )
     return results
 
 

@@ -14,7 +14,9 @@ from accelerate.utils import set_seed
 from ..data import load_corpus
 from ..data.vocab import Vocabulary
 from ..data.word2vec import D2LWord2VecData, WindowBatches
-from ..hub import check_output_dir, render_model_card, write_folder_atomically
+from ..hub import (
+    check_hub_access, check_output_dir, push_folder, render_model_card, without_secrets, write_folder_atomically,
+)
 from ..models.word2vec import Word2VecConfig, Word2VecModel
 from ..training import TrainingArguments, linear_decay, set_threads, train_loop
 from ..vectors import WordVectors
@@ -63,6 +65,7 @@ def _config(args: Word2VecArguments, vocab_size: int) -> Word2VecConfig:
 
 def train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dict:
     check_output_dir(training.output_dir, training.overwrite_output_dir, "word2vec", bool(training.resume_from_checkpoint))
+    repo_id = check_hub_access(training, training.output_dir)
     accelerator = Accelerator(log_with=training.report_to, project_dir=training.output_dir)
     set_threads(accelerator, training.num_threads)
     set_seed(training.seed)
@@ -134,7 +137,7 @@ def train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dict
             return out.loss.detach() * len(batch["centers"]), torch.tensor(float(len(batch["centers"])))
 
     if training.report_to:
-        accelerator.init_trackers("word2vec", config={**asdict(args), **asdict(training)})
+        accelerator.init_trackers("word2vec", config=without_secrets({**asdict(args), **asdict(training)}))
     results = train_loop(
         accelerator, training, epoch_batches=epoch_batches, step=step,
         words_per_epoch=corpus.raw_words, family="word2vec",
@@ -147,6 +150,10 @@ def train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dict
     vectors = WordVectors.from_model(core, vocab)
     results.update(evaluate_vectors(vectors, args))
     write_folder_atomically(training.output_dir, lambda tmp: _write(tmp, core, vocab, vectors, args, training, results))
+    if repo_id:
+        results["hub_commit_url"] = push_folder(
+            training.output_dir, repo_id, training, commit_message="word2vec trained with hf-pretrain"
+        )
     return results
 
 

@@ -372,6 +372,14 @@ class HfpBertForPreTraining(HfpBertPreTrainedModel):
     def get_output_embeddings(self) -> nn.Linear:
         return self.cls.predictions.decoder
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        # As with transformers' BERT checkpoints, AutoModel loads the encoder from the same folder:
+        # with trust_remote_code that needs its own auto_map entry, next to AutoModelForPreTraining's.
+        if self._auto_class is not None:
+            module = HfpBertModel.__module__.split(".")[-1]
+            self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), "AutoModel": f"{module}.HfpBertModel"}
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     def set_output_embeddings(self, new_embeddings: nn.Linear):
         self.cls.predictions.decoder = new_embeddings
         self.cls.predictions.bias = new_embeddings.bias
