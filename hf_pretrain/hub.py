@@ -126,6 +126,18 @@ def write_folder_atomically(output_dir: str, write: Callable[[str], None]) -> No
         raise
 
 
+def card_examples(vectors) -> dict:
+    """Words for the query code of a word-vector card, taken from its vocabulary so the code runs:
+    `probe_word` for `most_similar` and `analogy_example`, an `analogy(...)` line (or a comment when
+    the book's man : king :: woman words are missing)."""
+    probe = next((w for w in ("king", "chip", "france", "good") if w in vectors), vectors.index_to_key[min(1, len(vectors) - 1)])
+    if all(w in vectors for w in ("man", "king", "woman")):
+        analogy = 'vectors.analogy("man", "king", "woman")          # man : king :: woman : ?'
+    else:
+        analogy = "# vectors.analogy(a, b, c) answers a : b :: c : ?"
+    return {"probe_word": probe, "analogy_example": analogy}
+
+
 WORD_VECTOR_RESULTS = (
     ("wordsim353_spearman", "WordSim-353", "wordsim353", "spearmanr", "Spearman correlation"),
     ("google_analogy_accuracy", "Google analogy", "google_analogy", "accuracy", "Accuracy (3CosAdd)"),

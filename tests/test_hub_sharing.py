@@ -2,6 +2,7 @@
 `--push_to_hub` fails fast without access and uploads every file of the folder."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -231,3 +232,23 @@ def test_push_uploads_every_file_of_the_folder_in_one_commit(tmp_path, monkeypat
         content = operation.path_or_fileobj
         data = Path(content).read_bytes() if isinstance(content, (str, Path)) else bytes(content)
         assert b"hf_secret" not in data, name
+
+
+# ------------------------------------------------------------------------------------ model cards
+
+
+def test_model_cards_parse_and_their_code_runs(folders):
+    for family, folder in folders.items():
+        text = (folder / "README.md").read_text(encoding="utf-8")
+        card = huggingface_hub.ModelCard(text).data
+        assert card.library_name == "hf-pretrain" and card.license and card.datasets and family in card.tags
+        for heading in ("## How to use", "## Training", "## Limitations"):
+            assert heading in text, (family, heading)
+        assert "Corpus:" in text and "Runtime:" in text and "CPU" in text
+        code = "\n".join(block.split("```", 1)[0] for block in text.split("```python\n")[1:])
+        assert "from_pretrained" in code
+        completed = subprocess.run(
+            [sys.executable, "-c", code], cwd=folder.parent, capture_output=True, text=True, timeout=300,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+        assert completed.returncode == 0, (family, completed.stderr[-2000:])

@@ -15,7 +15,8 @@ from ..data import load_corpus
 from ..data.glove import CooccurrenceBatches, build_cooccurrence
 from ..data.vocab import Vocabulary
 from ..hub import (
-    check_hub_access, check_output_dir, push_folder, render_model_card, without_secrets, write_folder_atomically,
+    card_examples, check_hub_access, check_output_dir, push_folder, render_model_card, without_secrets,
+    write_folder_atomically,
 )
 from ..models.glove import GloVeConfig, GloVeModel
 from ..training import TrainingArguments, set_threads, train_loop
@@ -139,7 +140,6 @@ def _write(folder, model, vocab, vectors, args, training, results):
         "batch_size": training.batch_size, "optimizer": "adagrad", "learning_rate": training.learning_rate or 0.05,
         "seed": training.seed, "vocab_size": len(vocab),
     }
-    probe = next((w for w in ("king", "chip", "france", "good") if w in vectors), vectors.index_to_key[0])
     card = render_model_card(
         "glove",
         model_name=os.path.basename(os.path.abspath(training.output_dir)),
@@ -147,7 +147,7 @@ def _write(folder, model, vocab, vectors, args, training, results):
         hyperparameters=hyperparameters,
         results={k: v for k, v in results.items() if k != "epoch_losses"},
         extra={
-            "probe_word": probe,
+            **card_examples(vectors),
             "export_note": _EXPORT_NOTES[config.export],
             "runtime": (
                 f"{results['cooccurrence_seconds']:.1f} s counting {results['nonzeros']:,} co-occurring pairs, "

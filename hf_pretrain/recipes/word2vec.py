@@ -15,7 +15,8 @@ from ..data import load_corpus
 from ..data.vocab import Vocabulary
 from ..data.word2vec import D2LWord2VecData, WindowBatches
 from ..hub import (
-    check_hub_access, check_output_dir, push_folder, render_model_card, without_secrets, write_folder_atomically,
+    card_examples, check_hub_access, check_output_dir, push_folder, render_model_card, without_secrets,
+    write_folder_atomically,
 )
 from ..models.word2vec import Word2VecConfig, Word2VecModel
 from ..training import TrainingArguments, linear_decay, set_threads, train_loop
@@ -170,7 +171,6 @@ def _write(folder, model, vocab, vectors, args, training, results):
         "batch_size": training.batch_size, "optimizer": training.optimizer,
         "learning_rate": training.learning_rate, "seed": training.seed, "vocab_size": len(vocab),
     }
-    probe = next((w for w in ("king", "chip", "france", "good") if w in vectors), vectors.index_to_key[min(1, len(vectors) - 1)])
     card = render_model_card(
         "word2vec",
         model_name=os.path.basename(os.path.abspath(training.output_dir)),
@@ -178,7 +178,7 @@ def _write(folder, model, vocab, vectors, args, training, results):
         hyperparameters=hyperparameters,
         results={k: v for k, v in results.items() if k != "epoch_losses"},
         extra={
-            "architecture": config.architecture, "loss": config.loss, "probe_word": probe,
+            "architecture": config.architecture, "loss": config.loss, **card_examples(vectors),
             "runtime": f"{results['train_runtime']:.1f} s ({results['train_words_per_second']:,.0f} words/s)",
             "corpus_note": _corpus_note(args.dataset, results["corpus_words"]),
         },
