@@ -362,7 +362,7 @@ class WordVectors:
     def evaluate_word_pairs(
         self,
         path,
-        delimiter: str = "\t",
+        delimiter: str | None = "\t",
         case_insensitive: bool = True,
         restrict_vocab: int | None = 300000,
         dummy4unknown: bool = False,
@@ -371,24 +371,25 @@ class WordVectors:
     ) -> dict:
         """Correlation of cosine similarities with human judgements, as gensim computes it.
 
-        The file holds ``word1<delimiter>word2<delimiter>score`` lines; lines starting with ``#`` and
-        lines that do not parse are skipped. Pairs with a word outside the first ``restrict_vocab``
-        words are skipped, or scored 0 with ``dummy4unknown``. With ``oov="compose"``, such a word is
-        scored through :meth:`get_vector` instead (subword models answer for unseen words); pairs it
-        cannot answer for are then skipped or scored 0 as before.
+        The file holds ``word1<delimiter>word2<delimiter>score`` lines (``delimiter=None`` splits on
+        any whitespace); lines starting with ``#`` and lines that do not parse are skipped. Pairs
+        with a word outside the first ``restrict_vocab`` words are skipped, or scored 0 with
+        ``dummy4unknown``. With ``oov="compose"``, such a word is scored through :meth:`get_vector`
+        instead (subword models answer for unseen words); pairs it cannot answer for are then
+        skipped or scored 0 as before. The statistics come from the packaged ``word_similarity``
+        `evaluate` metric (``hf_pretrain.metrics``).
 
         Returns ``pearson``, ``pearson_pvalue``, ``spearman``, ``spearman_pvalue``, ``oov_ratio``
         (percent, as gensim), ``pairs`` (pairs correlated) and ``oov_pairs``.
         """
-        from scipy import stats
+        from .metrics import load_metric
 
         if oov not in ("skip", "compose"):
             raise ValueError(f"oov must be 'skip' or 'compose', got {oov!r}")
         ok_vocab = self._eval_vocab(restrict_vocab, case_insensitive)
         gold: list[float] = []
-        rows: list[tuple[int, int]] = []  # (-1, -1) marks a dummy zero for an OOV pair, (-2, -2) a composed pair
-        composed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        oov_pairs = skipped = 0
+        rows: list[tuple[int, int]] = []  # (-1, -1) marks a pair with an out-of-vocabulary word
+        composed: dict[int, float] = {}  # its cosine, where oov="compose" could build both vectors
         with open(path, encoding=encoding) as fin:
             for line in fin:
                 if not line or line.startswith("#"):
@@ -404,58 +405,49 @@ class WordVectors:
                     score = float(score)
                 except ValueError:
                     continue
-                if a not in ok_vocab or b not in ok_vocab:
-                    oov_pairs += 1
+                if a in ok_vocab and b in ok_vocab:
+                    rows.append((ok_vocab[a], ok_vocab[b]))
+                else:
+                    rows.append((-1, -1))
                     if oov == "compose":
                         try:
-                            units = [
+                            ua, ub = (
                                 self.unit_vectors[ok_vocab[key]] if key in ok_vocab
                                 else _unit_rows(np.asarray(self.get_vector(word), dtype=np.float32))
                                 for key, word in ((a, raw[0]), (b, raw[1]))
-                            ]
+                            )
                         except KeyError:
                             pass
                         else:
-                            composed[len(gold)] = (units[0], units[1])
-                            gold.append(score)
-                            rows.append((-2, -2))
-                            continue
-                    if dummy4unknown:
-                        gold.append(score)
-                        rows.append((-1, -1))
-                    else:
-                        skipped += 1
-                    continue
+                            composed[len(gold)] = float(ua.astype(np.float64) @ ub.astype(np.float64))
                 gold.append(score)
-                rows.append((ok_vocab[a], ok_vocab[b]))
-        if not gold:
+        pairs = np.asarray(rows, dtype=np.int64).reshape(-1, 2)
+        flags = pairs[:, 0] < 0
+        if not len(gold) or (flags.all() and not composed and not dummy4unknown):
             raise ValueError(
                 f"no valid similarity judgements in {path}: the lines do not parse or all words are out of vocabulary"
             )
-        pairs = np.asarray(rows, dtype=np.int64)
-        known = pairs[:, 0] >= 0
         unit = self.unit_vectors
-        model = np.zeros(len(gold), dtype=np.float64)
-        model[known] = np.einsum(
+        model = np.full(len(gold), np.nan, dtype=np.float64)
+        model[~flags] = np.einsum(
             "ij,ij->i",
-            unit[pairs[known, 0]].astype(np.float64),
-            unit[pairs[known, 1]].astype(np.float64),
+            unit[pairs[~flags, 0]].astype(np.float64),
+            unit[pairs[~flags, 1]].astype(np.float64),
         )
-        for position, (ua, ub) in composed.items():
-            model[position] = float(ua.astype(np.float64) @ ub.astype(np.float64))
-        pearson = stats.pearsonr(gold, model)
-        spearman = stats.spearmanr(gold, model)
-        n_used = len(gold)
-        oov_ratio = oov_pairs / (n_used + skipped) * 100
-        return {
-            "pearson": float(pearson[0]),
-            "pearson_pvalue": float(pearson[1]),
-            "spearman": float(spearman[0]),
-            "spearman_pvalue": float(spearman[1]),
-            "oov_ratio": float(oov_ratio),
-            "pairs": n_used,
-            "oov_pairs": oov_pairs,
-        }
+        if oov == "compose":
+            # Every out-of-vocabulary pair keeps what it has: its composed cosine, 0 as a dummy, or
+            # no score at all (left out of the correlation).
+            model[flags] = 0.0 if dummy4unknown else np.nan
+            for position, cosine in composed.items():
+                model[position] = cosine
+            handling = "keep"
+        else:
+            handling = "zero" if dummy4unknown else "skip"
+        result = load_metric("word_similarity").compute(
+            predictions=model, references=gold, oov=flags, oov_handling=handling
+        )
+        keys = ("pearson", "pearson_pvalue", "spearman", "spearman_pvalue", "oov_ratio", "pairs", "oov_pairs")
+        return {key: result[key] for key in keys}
 
     def evaluate_word_analogies(
         self,
@@ -470,87 +462,77 @@ class WordVectors:
         word outside the first ``restrict_vocab`` words are skipped (counted wrong with
         ``dummy4unknown``). The answer is the best of the five nearest words to ``b - a + c``
         (searched in the first ``restrict_vocab`` words) that is not an input word, compared
-        case-insensitively by default.
+        case-insensitively by default. The answers are scored by the packaged ``word_analogy``
+        `evaluate` metric (``hf_pretrain.metrics``); sections that share a name are counted as one.
 
         Returns ``accuracy``, ``correct``, ``total`` (questions answered), ``oov_questions``,
         ``oov_ratio`` (percent of questions), ``questions`` (all well-formed questions), and
         ``sections``: one ``{"section", "correct", "incorrect", "accuracy"}`` per section, plus a
         last ``"Total accuracy"`` entry.
         """
+        from .metrics import load_metric
+
         ok_vocab = self._eval_vocab(restrict_vocab, case_insensitive)
         section_names: list[str] = []
         questions: list[tuple[int, int, int, int]] = []
-        question_section: list[int] = []
-        oov_per_section: list[int] = []
-        n_questions = 0
+        answerable: list[int] = []  # positions of the in-vocabulary questions among all questions
+        expected: list[str] = []
+        labels: list[str] = []
         with open(path, "rb") as fin:
             for line_no, raw in enumerate(fin, start=1):
                 line = raw.decode("utf8")
                 if line.startswith(": "):
                     section_names.append(line.lstrip(": ").strip())
-                    oov_per_section.append(0)
                     continue
                 if not section_names:
                     raise ValueError(f"{path}, line {line_no}: missing ': section' header before the first question")
                 words = line.split()
                 if len(words) != 4:
                     continue
+                expected.append(words[3])
+                labels.append(section_names[-1])
                 if case_insensitive:
                     words = [word.upper() for word in words]
-                n_questions += 1
-                if any(word not in ok_vocab for word in words):
-                    oov_per_section[-1] += 1
-                    continue
-                questions.append(tuple(ok_vocab[word] for word in words))
-                question_section.append(len(section_names) - 1)
-        if n_questions == 0:
+                if all(word in ok_vocab for word in words):
+                    answerable.append(len(expected) - 1)
+                    questions.append(tuple(ok_vocab[word] for word in words))
+        if not expected:
             raise ValueError(f"no analogy questions found in {path}")
 
-        hits = self._solve_analogies(
+        answers = self._solve_analogies(
             np.asarray(questions, dtype=np.int64).reshape(-1, 4),
             len(self.index_to_key[:restrict_vocab]),
             ok_vocab,
             case_insensitive,
         )
-        n_sections = len(section_names)
-        section_ids = np.asarray(question_section, dtype=np.int64)
-        correct = np.bincount(section_ids[hits], minlength=n_sections)
-        incorrect = np.bincount(section_ids[~hits], minlength=n_sections)
-        if dummy4unknown:
-            incorrect = incorrect + np.asarray(oov_per_section, dtype=np.int64)
-
-        def entry(name, right, wrong):
-            answered = right + wrong
-            return {
-                "section": name,
-                "correct": int(right),
-                "incorrect": int(wrong),
-                "accuracy": right / answered if answered else 0.0,
-            }
-
-        sections = [entry(name, correct[i], incorrect[i]) for i, name in enumerate(section_names)]
-        total = entry("Total accuracy", correct.sum(), incorrect.sum())
-        sections.append(total)
-        oov = sum(oov_per_section)
-        return {
-            "accuracy": total["accuracy"],
-            "correct": total["correct"],
-            "total": total["correct"] + total["incorrect"],
-            "oov_questions": oov,
-            "oov_ratio": oov / n_questions * 100,
-            "questions": n_questions,
-            "sections": sections,
-        }
+        predictions = [""] * len(expected)  # "" for no answer
+        flags = [True] * len(expected)
+        for position, answer in zip(answerable, answers.tolist()):
+            predictions[position] = self.index_to_key[answer] if answer >= 0 else ""
+            flags[position] = False
+        return load_metric("word_analogy").compute(
+            predictions=predictions,
+            references=expected,
+            sections=labels,
+            section_names=section_names,
+            oov=flags,
+            oov_handling="incorrect" if dummy4unknown else "skip",
+            case_insensitive=case_insensitive,
+        )
 
     def _solve_analogies(
         self, questions: np.ndarray, limit: int, ok_vocab: dict[str, int], case_insensitive: bool
     ) -> np.ndarray:
-        """Which [n, 4] (a, b, c, expected) row questions 3CosAdd answers right, batched."""
+        """3CosAdd's answer (a row, -1 for none) to each [n, 4] (a, b, c, expected) row question, batched.
+
+        Case-insensitively the answer is the first row of its evaluation key, so a case variant of
+        the expected word counts as that word, as in gensim.
+        """
         import torch
 
-        hits = np.zeros(len(questions), dtype=bool)
+        answers = np.full(len(questions), -1, dtype=np.int64)
         if len(questions) == 0:
-            return hits
+            return answers
         # Candidates are compared by their evaluation key (the upper-cased form when case-insensitive),
         # so a case variant of an input word counts as that input word, as in gensim.
         canonical = np.arange(limit, dtype=np.int64)
@@ -581,8 +563,8 @@ class WordVectors:
             last_valid = valid.sum(axis=1) - 1
             pick = np.where(allowed.any(axis=1), allowed.argmax(axis=1), last_valid)
             predicted = top_key[rows[:, 0], np.maximum(pick, 0)]
-            hits[start : start + batch] = (predicted == qb[:, 3]) & (last_valid >= 0)
-        return hits
+            answers[start : start + batch] = np.where(last_valid >= 0, predicted, -1)
+        return answers
 
     # ------------------------------------------------------------------ word2vec / GloVe files
 
