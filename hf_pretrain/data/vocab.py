@@ -17,6 +17,8 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
 COUNTS_FILE = "word_counts.json"
 UNK_POLICIES = ("drop", "keep")
+# Characters encoded per tokenizer call; a longer line is cut at spaces into pieces of about this size.
+ENCODE_BATCH_CHARS = 1 << 20
 
 
 class VocabularyError(ValueError):
@@ -86,7 +88,8 @@ class Vocabulary:
             raise VocabularyError(f"max_vocab_size must be >= 2 (the unknown token and one word), got {max_vocab_size}")
         counter: Counter = Counter()
         for text in texts:
-            counter.update((text.lower() if lowercase else text).split())
+            for piece in _pieces(text, ENCODE_BATCH_CHARS):
+                counter.update((piece.lower() if lowercase else piece).split())
         if not counter:
             raise VocabularyError("cannot build a vocabulary from an empty corpus (no words found)")
         # The unknown token is reserved at id 0; a literal "<unk>" in the text (WikiText-2, PTB) joins it.
@@ -139,14 +142,38 @@ class Vocabulary:
 
     def encode(self, texts: Sequence[str]) -> EncodedCorpus:
         texts = list(texts)
-        encodings = self.tokenizer.encode_batch_fast(texts, add_special_tokens=False)
-        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
-        ids = np.fromiter((i for e in encodings for i in e.ids), dtype=np.int64, count=int(lengths.sum()))
+        lengths = np.zeros(len(texts), dtype=np.int64)
+        parts: list[np.ndarray] = []
+        batch: list[str] = []
+        owners: list[int] = []
+        size = 0
+
+        def flush() -> None:
+            # Encodings carry tokens and offsets besides ids, several times the ids' size: keep only
+            # one batch of them alive at a time.
+            encodings = self.tokenizer.encode_batch_fast(batch, add_special_tokens=False)
+            counts = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+            parts.append(np.fromiter((i for e in encodings for i in e.ids), dtype=np.int64, count=int(counts.sum())))
+            np.add.at(lengths, np.asarray(owners, dtype=np.int64), counts)
+            batch.clear()
+            owners.clear()
+
+        for sentence, text in enumerate(texts):
+            for piece in _pieces(text, ENCODE_BATCH_CHARS):
+                batch.append(piece)
+                owners.append(sentence)
+                size += len(piece)
+                if size >= ENCODE_BATCH_CHARS:
+                    flush()
+                    size = 0
+        if batch:
+            flush()
+        ids = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
         raw_words = int(lengths.sum())
         if self.unk_policy == "drop":
             keep = ids != self.unk_id
-            sentence = np.repeat(np.arange(len(lengths)), lengths)
-            lengths = np.bincount(sentence[keep], minlength=len(lengths))
+            sentence_of = np.repeat(np.arange(len(lengths)), lengths)
+            lengths = np.bincount(sentence_of[keep], minlength=len(lengths))
             ids = ids[keep]
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
@@ -170,3 +197,17 @@ class Vocabulary:
         with open(counts_path, encoding="utf-8") as f:
             meta = json.load(f)
         return cls(Tokenizer.from_file(tokenizer_path), meta["counts"], meta["unk_token"], meta["unk_policy"])
+
+
+def _pieces(text: str, limit: int) -> Iterable[str]:
+    """`text` cut at spaces into pieces of about `limit` characters, so that one huge line (a whole
+    corpus without newlines) is encoded piece by piece. The tokenizer splits at whitespace, so the
+    pieces' ids put together are the line's ids; a piece without a space goes whole."""
+    start = 0
+    while len(text) - start > limit:
+        cut = text.find(" ", start + limit)
+        if cut < 0:
+            break
+        yield text[start:cut]
+        start = cut
+    yield text[start:]
