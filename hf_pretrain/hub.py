@@ -101,6 +101,40 @@ def check_output_dir(output_dir: str, overwrite: bool, model_type: str, resuming
     )
 
 
+class CorruptFileError(ValueError):
+    """A saved file is truncated or damaged."""
+
+
+def check_safetensors(path) -> None:
+    """Raise CorruptFileError naming `path` if it is not a whole safetensors file.
+
+    safetensors' own error for a cut file ("incomplete metadata, file not fully covered") names
+    neither the file nor the cause; this reads only the header and compares the size it promises
+    with the size on disk.
+    """
+    path = os.fspath(path)
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise CorruptFileError(f"{path} is truncated or not a safetensors file: {size} bytes, too short for a header")
+        length = int.from_bytes(head, "little")
+        if 8 + length > size:
+            raise CorruptFileError(
+                f"{path} is truncated: its header needs {8 + length} bytes but the file has {size}; save or download it again"
+            )
+        try:
+            header = json.loads(f.read(length))
+            end = max((int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"), default=0)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+            raise CorruptFileError(f"{path} is not a valid safetensors file: unreadable header ({e})") from None
+    if 8 + length + end != size:
+        raise CorruptFileError(
+            f"{path} is truncated or damaged: its header describes {8 + length + end} bytes but the file has {size}; "
+            "save or download it again"
+        )
+
+
 def write_folder_atomically(output_dir: str, write: Callable[[str], None]) -> None:
     """Let `write(tmp)` fill a temporary sibling, then swap it into place: a crash leaves either the
     old folder or the new one, never a half-written model. Checkpoints already in `output_dir` are

@@ -14,6 +14,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .hub import check_safetensors
+
 VECTORS_FILE = "vectors.safetensors"
 VOCAB_FILE = "vocab.json"
 
@@ -207,6 +209,8 @@ class WordVectors:
         import hf_pretrain  # noqa: F401
         from transformers import AutoModel
 
+        if (path / "model.safetensors").is_file():
+            check_safetensors(path / "model.safetensors")
         model = AutoModel.from_pretrained(os.fspath(path), **kwargs)
         if not hasattr(model, "word_embeddings"):
             raise TypeError(f"{type(model).__name__} loaded from {path} holds no word vectors")
@@ -650,6 +654,7 @@ class WordVectors:
         for name in (VECTORS_FILE, VOCAB_FILE):
             if not (path_dir / name).is_file():
                 raise FileNotFoundError(f"{path_dir / name} not found; is {path_dir} a folder written by WordVectors.save?")
+        check_safetensors(path_dir / VECTORS_FILE)
         tensors = load_file(os.fspath(path_dir / VECTORS_FILE))
         if "vectors" not in tensors:
             raise ValueError(f"{path_dir / VECTORS_FILE} has no 'vectors' tensor (found {sorted(tensors)})")
