@@ -26,7 +26,7 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from .hub import HubArguments
+from .hub import HubArguments, check_safetensors
 
 STATE_FILE = "trainer_state.json"
 
@@ -127,7 +127,7 @@ def latest_checkpoint(output_dir: str) -> Optional[str]:
 
 
 class NonFiniteLossError(RuntimeError):
-    pass
+    """The loss became NaN or infinite: training stops before any model is written."""
 
 
 def train_loop(
@@ -144,6 +144,7 @@ def train_loop(
         "epoch": 0, "step_in_epoch": 0, "global_step": 0, "loss_sum": 0.0, "loss_count": 0.0, "epoch_losses": [],
         "run_loss_sum": 0.0, "run_loss_count": 0.0,
     }
+    last_checkpoint = None
     resume = args.resume_from_checkpoint
     if resume:
         path = latest_checkpoint(args.output_dir) if resume == "latest" else resume
@@ -154,7 +155,12 @@ def train_loop(
         if saved.get("family") != family:
             raise ValueError(f"{path} is a {saved.get('family')!r} checkpoint; this recipe trains {family!r}")
         state.update(saved["state"])
-        accelerator.load_state(path)
+        for name in sorted(os.listdir(path)):
+            if name.endswith(".safetensors"):
+                check_safetensors(os.path.join(path, name))
+        # weights_only is accelerate's default too; said here so that resuming never unpickles code.
+        accelerator.load_state(path, load_kwargs={"weights_only": True})
+        last_checkpoint = path
     total_words = args.epochs * words_per_epoch
     by_steps = bool(args.max_steps)
     # With max_steps the run may end inside an epoch: progress then counts steps, not words.
@@ -190,9 +196,16 @@ def train_loop(
             loss_sum, count = step(batch, progress)
             loss_sum, count = float(loss_sum), float(count)
             if not math.isfinite(loss_sum):
+                if last_checkpoint:
+                    kept = (
+                        f"the last good checkpoint is {last_checkpoint}: resume from it with "
+                        "--resume_from_checkpoint and a lower --learning_rate"
+                    )
+                else:
+                    kept = "no checkpoint was saved before it (--checkpointing_steps keeps one)"
                 raise NonFiniteLossError(
-                    f"the loss became {loss_sum} at epoch {epoch}, step {state['global_step']}; "
-                    "lower the learning rate (the last checkpoint, if any, is intact)"
+                    f"the loss became {loss_sum} at epoch {epoch}, step {state['global_step'] + 1}; "
+                    f"training stopped and no model was written; lower the learning rate; {kept}"
                 )
             running[0] += loss_sum
             running[1] += count
@@ -212,7 +225,7 @@ def train_loop(
                 running = [0.0, 0.0]
             steps = args.checkpointing_steps
             if steps not in (None, "epoch") and state["global_step"] % int(steps) == 0:
-                save_checkpoint(accelerator, args.output_dir, state, family)
+                last_checkpoint = save_checkpoint(accelerator, args.output_dir, state, family)
             if by_steps and state["global_step"] >= args.max_steps:
                 stopped = True
                 break
@@ -221,13 +234,13 @@ def train_loop(
             if state["loss_count"]:
                 partial_loss = state["loss_sum"] / state["loss_count"]
             if args.checkpointing_steps is not None:
-                save_checkpoint(accelerator, args.output_dir, state, family)
+                last_checkpoint = save_checkpoint(accelerator, args.output_dir, state, family)
             break
         state["epoch_losses"].append(state["loss_sum"] / max(state["loss_count"], 1.0))
         state.update(epoch=epoch + 1, step_in_epoch=0, loss_sum=0.0, loss_count=0.0)
         accelerator.log({"epoch_loss": state["epoch_losses"][-1]}, step=state["global_step"])
         if args.checkpointing_steps is not None:
-            save_checkpoint(accelerator, args.output_dir, state, family)
+            last_checkpoint = save_checkpoint(accelerator, args.output_dir, state, family)
     bar.close()
     runtime = time.perf_counter() - start
     return {
