@@ -81,6 +81,10 @@ class FastTextConfig(PretrainedConfig):
             _integer("num_negatives", num_negatives, 1)
         if not isinstance(sample, (int, float)) or isinstance(sample, bool) or sample < 0:
             raise ValueError(f"sample must be a number >= 0, got {sample!r}")
+        if isinstance(ns_exponent, bool) or not isinstance(ns_exponent, (int, float)):
+            raise ValueError(f"ns_exponent must be a number, got {ns_exponent!r}")
+        if not isinstance(shrink_windows, bool):
+            raise ValueError(f"shrink_windows must be true or false, got {shrink_windows!r}")
         if subwords == "char_ngrams":
             _integer("minn", minn, 1)
             _integer("maxn", maxn, 0)

@@ -50,6 +50,10 @@ class GloVeConfig(PretrainedConfig):
         for name, value in (("x_max", x_max), ("alpha", alpha)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        for name, value in (("symmetric", symmetric), ("distance_weighting", distance_weighting)):
+            # bool("false") is True: a string here would silently mean the opposite.
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be true or false, got {value!r}")
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.x_max = float(x_max)

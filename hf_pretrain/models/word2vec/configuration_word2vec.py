@@ -73,6 +73,12 @@ class Word2VecConfig(PretrainedConfig):
             raise ValueError("negative_sharing > 1 applies to CBOW with negative sampling only")
         if not isinstance(sample, (int, float)) or sample < 0:
             raise ValueError(f"sample must be a number >= 0, got {sample!r}")
+        if isinstance(ns_exponent, bool) or not isinstance(ns_exponent, (int, float)):
+            raise ValueError(f"ns_exponent must be a number, got {ns_exponent!r}")
+        if not isinstance(shrink_windows, bool):
+            raise ValueError(f"shrink_windows must be true or false, got {shrink_windows!r}")
+        if not isinstance(max_row_updates, int) or isinstance(max_row_updates, bool) or max_row_updates < 0:
+            raise ValueError(f"max_row_updates must be an integer >= 0, got {max_row_updates!r}")
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.architecture = architecture
