@@ -145,6 +145,12 @@ def train_loop(
         "run_loss_sum": 0.0, "run_loss_count": 0.0,
     }
     last_checkpoint = None
+
+    def checkpoint() -> str:
+        # A loss can stay finite for a step after the weights overflowed: never save those as good.
+        check_finite_weights(accelerator, state, last_checkpoint)
+        return save_checkpoint(accelerator, args.output_dir, state, family)
+
     resume = args.resume_from_checkpoint
     if resume:
         path = latest_checkpoint(args.output_dir) if resume == "latest" else resume
@@ -196,16 +202,9 @@ def train_loop(
             loss_sum, count = step(batch, progress)
             loss_sum, count = float(loss_sum), float(count)
             if not math.isfinite(loss_sum):
-                if last_checkpoint:
-                    kept = (
-                        f"the last good checkpoint is {last_checkpoint}: resume from it with "
-                        "--resume_from_checkpoint and a lower --learning_rate"
-                    )
-                else:
-                    kept = "no checkpoint was saved before it (--checkpointing_steps keeps one)"
                 raise NonFiniteLossError(
                     f"the loss became {loss_sum} at epoch {epoch}, step {state['global_step'] + 1}; "
-                    f"training stopped and no model was written; lower the learning rate; {kept}"
+                    + _stopped(last_checkpoint)
                 )
             running[0] += loss_sum
             running[1] += count
@@ -225,7 +224,7 @@ def train_loop(
                 running = [0.0, 0.0]
             steps = args.checkpointing_steps
             if steps not in (None, "epoch") and state["global_step"] % int(steps) == 0:
-                last_checkpoint = save_checkpoint(accelerator, args.output_dir, state, family)
+                last_checkpoint = checkpoint()
             if by_steps and state["global_step"] >= args.max_steps:
                 stopped = True
                 break
@@ -234,14 +233,15 @@ def train_loop(
             if state["loss_count"]:
                 partial_loss = state["loss_sum"] / state["loss_count"]
             if args.checkpointing_steps is not None:
-                last_checkpoint = save_checkpoint(accelerator, args.output_dir, state, family)
+                last_checkpoint = checkpoint()
             break
         state["epoch_losses"].append(state["loss_sum"] / max(state["loss_count"], 1.0))
         state.update(epoch=epoch + 1, step_in_epoch=0, loss_sum=0.0, loss_count=0.0)
         accelerator.log({"epoch_loss": state["epoch_losses"][-1]}, step=state["global_step"])
         if args.checkpointing_steps is not None:
-            last_checkpoint = save_checkpoint(accelerator, args.output_dir, state, family)
+            last_checkpoint = checkpoint()
     bar.close()
+    check_finite_weights(accelerator, state, last_checkpoint)
     runtime = time.perf_counter() - start
     return {
         "train_loss": partial_loss if partial_loss is not None else (
@@ -255,6 +255,28 @@ def train_loop(
         f"train_{unit}s_per_second": trained_words / runtime if runtime > 0 else float("nan"),
         "global_step": state["global_step"],
     }
+
+
+def _stopped(last_checkpoint: Optional[str]) -> str:
+    if last_checkpoint:
+        kept = (
+            f"the last good checkpoint is {last_checkpoint}: resume from it with --resume_from_checkpoint "
+            "and a lower --learning_rate"
+        )
+    else:
+        kept = "no checkpoint was saved before it (--checkpointing_steps keeps one)"
+    return f"training stopped and no model was written; lower the learning rate; {kept}"
+
+
+def check_finite_weights(accelerator: Accelerator, state: dict, last_checkpoint: Optional[str] = None) -> None:
+    """Raise NonFiniteLossError if a prepared model holds a NaN or infinite weight."""
+    for model in accelerator._models:
+        for name, parameter in model.named_parameters():
+            if not torch.isfinite(parameter.detach()).all():
+                raise NonFiniteLossError(
+                    f"weight {name} became non-finite by step {state['global_step']} (epoch {state['epoch']}); "
+                    + _stopped(last_checkpoint)
+                )
 
 
 def save_checkpoint(accelerator: Accelerator, output_dir: str, state: dict, family: str) -> str:
