@@ -29,16 +29,21 @@ DEFAULT_SIMILARITY = EVAL_DIR / "wordsim353_all.tsv"
 DEFAULT_ANALOGY = EVAL_DIR / "questions-words.txt"
 
 
+DESCRIPTION = "Score saved word vectors on word-pair similarity (Spearman/Pearson) and analogy (accuracy) files."
+
+
 class UserError(Exception):
     """A problem with the command line's inputs, reported without a traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m hf_pretrain.evaluate",
-        description="Score saved word vectors on word-pair similarity (Spearman/Pearson) and analogy (accuracy) "
-        "files.",
-    )
+    parser = argparse.ArgumentParser(prog="python -m hf_pretrain.evaluate", description=DESCRIPTION)
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The evaluation flags, shared with `hf-pretrain evaluate`."""
     parser.add_argument(
         "model_dir", metavar="MODEL_DIR",
         help="a saved model folder (word2vec, GloVe, fastText) or a folder written by WordVectors.save",
@@ -61,7 +66,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--case_sensitive", action="store_true", help="match words case-sensitively (default: upper-cased, as gensim)"
     )
-    return parser
 
 
 # ---------------------------------------------------------------------------- input checks
