@@ -11,6 +11,7 @@ from .models.glove.conversion import glove_model_from_text
 from .models import FastTextConfig, FastTextModel
 from .vectors import WordVectors
 from .fasttext_vectors import FastTextVectors
+from .visualization import export_projector, plot_embeddings
 
 __version__ = "0.1.0"
 
@@ -30,6 +31,8 @@ __all__ = [
     "Word2VecConfig",
     "Word2VecModel",
     "WordVectors",
+    "export_projector",
     "glove_model_from_text",
     "load_corpus",
+    "plot_embeddings",
 ]
