@@ -16,6 +16,7 @@ exits with argparse's status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -80,18 +81,33 @@ def load_bert(folder: Path, command: str):
         family = "saved word vectors" if kind == "vectors" else f"a {kind} model"
         raise UserError(f"{folder} holds {family}; '{command}' needs a BERT model (written by recipes/pretrain_bert.py)")
     from transformers import AutoTokenizer
-    from transformers.utils import logging as transformers_logging
 
     from hf_pretrain import HfpBertForPreTraining
 
-    transformers_logging.disable_progress_bar()
-    transformers_logging.set_verbosity_error()
     try:
-        model = HfpBertForPreTraining.from_pretrained(folder)
-        tokenizer = AutoTokenizer.from_pretrained(folder)
+        with quiet_transformers():
+            model = HfpBertForPreTraining.from_pretrained(folder)
+            tokenizer = AutoTokenizer.from_pretrained(folder)
     except (OSError, ValueError, TypeError, KeyError) as err:
         raise UserError(f"cannot load a BERT model from {folder}: {err}") from None
     return model.eval(), tokenizer
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """No loading progress bars or notices from transformers while answering; restored afterwards."""
+    from transformers.utils import logging as transformers_logging
+
+    bar_was_enabled = transformers_logging.is_progress_bar_enabled()
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        if bar_was_enabled:
+            transformers_logging.enable_progress_bar()
 
 
 # ---------------------------------------------------------------------------- subcommands
@@ -185,8 +201,9 @@ def cmd_encode(args) -> None:
 def _fill_with_pipeline(folder: Path, text: str, top_k: int) -> list[list[dict]]:
     from transformers import pipeline
 
-    fill = pipeline("fill-mask", model=str(folder), device="cpu")
-    result = fill(text, top_k=top_k)
+    with quiet_transformers():
+        fill = pipeline("fill-mask", model=str(folder), device="cpu")
+        result = fill(text, top_k=top_k)
     return result if result and isinstance(result[0], list) else [result]
 
 
@@ -203,16 +220,17 @@ def _fill_with_model(model, tokenizer, text: str, top_k: int) -> list[list[dict]
     for position in (input_ids == tokenizer.mask_token_id).nonzero().flatten().tolist():
         probabilities = logits[position].float().softmax(-1)
         scores, ids = probabilities.topk(min(top_k, probabilities.shape[0]))
-        answers = []
-        for score, token_id in zip(scores.tolist(), ids.tolist()):
-            filled = input_ids.clone()
-            filled[position] = token_id
-            answers.append({
-                "score": score, "token": token_id, "token_str": tokenizer.decode([token_id]),
-                "sequence": tokenizer.decode(filled, skip_special_tokens=True),
-            })
-        results.append(answers)
+        results.append([
+            {"score": score, "token": token_id, "token_str": tokenizer.decode([token_id])}
+            for score, token_id in zip(scores.tolist(), ids.tolist())
+        ])
     return results
+
+
+def _fill(text: str, mask: str, index: int, token: str) -> str:
+    """`text` with its `index`-th mask replaced by `token`."""
+    pieces = text.split(mask)
+    return mask.join(pieces[: index + 1]) + token + mask.join(pieces[index + 1 :])
 
 
 def cmd_fill_mask(args) -> None:
@@ -232,12 +250,13 @@ def cmd_fill_mask(args) -> None:
         results = _fill_with_pipeline(exported, text, args.n)
     else:
         results = _fill_with_model(model, tokenizer, text, args.n)
-    for index, answers in enumerate(results, start=1):
+    for index, answers in enumerate(results):
         if len(results) > 1:
-            print(f"mask {index} of {len(results)}:")
-        width = max([len(answer["token_str"]) for answer in answers] + [5])
+            print(f"mask {index + 1} of {len(results)}:")
+        width = max([len(answer["token_str"].strip()) for answer in answers] + [5])
         for answer in answers:
-            print(f"{answer['score']:.4f}  {answer['token_str'].strip().ljust(width)}  {answer['sequence']}")
+            token = answer["token_str"].strip()
+            print(f"{answer['score']:.4f}  {token.ljust(width)}  {_fill(text, mask, index, token)}")
 
 
 # ---------------------------------------------------------------------------- parser
