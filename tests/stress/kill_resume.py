@@ -4,10 +4,10 @@ with those of an uninterrupted run, bit for bit.
     python tests/stress/kill_resume.py --repeat 10                 # every family, 10 kills each
     python tests/stress/kill_resume.py --family glove --repeat 3
 
-Each run is a real `python recipes/train_*.py` process on the tiny fixture corpus, one thread,
-checkpointing every 2 steps. The killer waits until a randomly chosen checkpoint has been written
-and kills the process at once, while it trains on; a kill that comes after the run has finished
-does not count as a kill and is retried with an earlier checkpoint.
+Each run is a real `python recipes/train_*.py` process on the tiny fixture corpus, with one torch
+thread (`--threads` for more), checkpointing every 2 steps. The killer waits until a randomly
+chosen checkpoint has been written and kills the process at once, while it trains on; a kill that
+comes after the run has finished does not count as a kill and is retried with an earlier checkpoint.
 """
 
 from __future__ import annotations
@@ -38,16 +38,17 @@ RUNS = {
                                   "--batch_size", "8", "--max_steps", "0", "--epochs", "2", "--eval_batches", "0"]),
 }
 CHECKPOINT_EVERY = 2
+THREADS = 1
 
 
 def command(family: str, output_dir: Path, *extra: str) -> list[str]:
     script, flags = RUNS[family]
     return [sys.executable, str(REPO / "recipes" / script), *flags, "--output_dir", str(output_dir), "--seed", "0",
-            "--num_threads", "1", "--checkpointing_steps", str(CHECKPOINT_EVERY), "--logging_steps", "1000", *extra]
+            "--num_threads", str(THREADS), "--checkpointing_steps", str(CHECKPOINT_EVERY), "--logging_steps", "1000", *extra]
 
 
 def environment() -> dict:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(THREADS)}
 
 
 def run(cmd: list[str]) -> None:
@@ -117,7 +118,10 @@ def main(argv=None):
     parser.add_argument("--family", choices=sorted(RUNS), action="append")
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--seed", type=int, default=None, help="Seed of the kill points (default: random).")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of each run.")
     args = parser.parse_args(argv)
+    global THREADS
+    THREADS = args.threads
     rng = random.Random(args.seed)
     tally = {}
     for family in args.family or sorted(RUNS):
