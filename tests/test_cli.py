@@ -62,7 +62,8 @@ def runs(word2vec_dir, bert_dir):
         "encode": ["encode", str(bert_dir), "the european lobster", "it is big", "--output", str(out / "encoding.json")],
         "fill-mask": ["fill-mask", str(bert_dir), "the [MASK] lobster", "-n", "3"],
     }
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    # One thread each: several torch processes share the cores, and tiny models gain nothing from more.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
 
     def call(argv):
         return subprocess.run([sys.executable, "-m", "hf_pretrain.cli", *argv], capture_output=True, text=True,
