@@ -223,7 +223,7 @@ def render_model_card(
     result_rows = "\n".join(
         f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |"
         for k, v in results.items()
-        if not isinstance(v, (list, dict))
+        if not isinstance(v, (list, dict))  # curves and per-section details live in all_results.json
     )
     template = string.Template((CARD_DIR / f"{family}.md").read_text(encoding="utf-8"))
     body = template.safe_substitute(

@@ -142,7 +142,7 @@ def train_loop(
 ) -> dict:
     state = {
         "epoch": 0, "step_in_epoch": 0, "global_step": 0, "loss_sum": 0.0, "loss_count": 0.0, "epoch_losses": [],
-        "run_loss_sum": 0.0, "run_loss_count": 0.0,
+        "run_loss_sum": 0.0, "run_loss_count": 0.0, "loss_history": [], "epoch_end_steps": [],
     }
     last_checkpoint = None
 
@@ -221,6 +221,7 @@ def train_loop(
                 elapsed = time.perf_counter() - start
                 bar.set_postfix({"loss": f"{running[0] / running[1]:.4f}", f"{unit}s_s": f"{trained_words / elapsed:,.0f}"})
                 accelerator.log({"train_loss": running[0] / running[1], "epoch": epoch}, step=state["global_step"])
+                state["loss_history"].append([state["global_step"], running[0] / running[1]])
                 running = [0.0, 0.0]
             steps = args.checkpointing_steps
             if steps not in (None, "epoch") and state["global_step"] % int(steps) == 0:
@@ -236,6 +237,7 @@ def train_loop(
                 last_checkpoint = checkpoint()
             break
         state["epoch_losses"].append(state["loss_sum"] / max(state["loss_count"], 1.0))
+        state["epoch_end_steps"].append(state["global_step"])
         state.update(epoch=epoch + 1, step_in_epoch=0, loss_sum=0.0, loss_count=0.0)
         accelerator.log({"epoch_loss": state["epoch_losses"][-1]}, step=state["global_step"])
         if args.checkpointing_steps is not None:
@@ -248,6 +250,9 @@ def train_loop(
             state["epoch_losses"][-1] if state["epoch_losses"] else float("nan")
         ),
         "epoch_losses": state["epoch_losses"],
+        "epoch_end_steps": state["epoch_end_steps"],
+        # (step, running loss) at every logging step: the curve of loss.png.
+        "loss_history": state["loss_history"],
         # What d2l prints: its loss accumulator spans every epoch of the run.
         "train_loss_all_epochs": state["run_loss_sum"] / max(state["run_loss_count"], 1.0),
         "train_runtime": runtime,

@@ -151,3 +151,47 @@ def export_projector(vectors, folder, words: Sequence[str] | None = None) -> Pat
         encoding="utf8",
     )
     return folder
+
+
+def plot_training(results: dict, path, *, title: str | None = None, dpi: int = 100) -> Path:
+    """The training loss of a run as a PNG: the running loss at every logging step
+    (`results["loss_history"]`, pairs of step and loss) and each epoch's mean at the step where the
+    epoch ended, with the evaluation scores of the run (`results` keys starting with `eval_`,
+    `wordsim353_`, `google_analogy_`) written beside the curve.
+
+    Raises:
+        ImportError: matplotlib is missing; the message names the extra.
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(f"plot_training needs matplotlib: {VIZ_EXTRA} (or pip install matplotlib)") from None
+    figure = Figure(figsize=(8.0, 5.0), dpi=dpi)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    history = results.get("loss_history") or []
+    if history:
+        steps, losses = zip(*history)
+        axes.plot(steps, losses, color="tab:blue", linewidth=1.2, label="running loss")
+    epoch_losses, epoch_steps = results.get("epoch_losses") or [], results.get("epoch_end_steps") or []
+    if epoch_losses and len(epoch_steps) == len(epoch_losses):
+        axes.plot(epoch_steps, epoch_losses, "o-", color="tab:orange", label="epoch mean")
+    scores = [
+        f"{key} = {value:.4g}" for key, value in results.items()
+        if isinstance(value, float) and key.startswith(("eval_", "wordsim353_spearman", "google_analogy_accuracy"))
+    ]
+    if scores:
+        axes.text(0.98, 0.98, "\n".join(scores), transform=axes.transAxes, ha="right", va="top", fontsize=8,
+                  bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8})
+    axes.set_xlabel("step")
+    axes.set_ylabel("training loss")
+    axes.set_title(title or "training loss")
+    axes.grid(True, alpha=0.3)
+    if history or epoch_losses:
+        axes.legend(loc="lower left")
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png")
+    return path

@@ -117,3 +117,23 @@ def test_projector_without_counts_has_one_column_and_no_header(vectors, tmp_path
     assert len((folder / "vectors.tsv").read_text().splitlines()) == 2
     with pytest.raises(ValueError, match="tab or line break"):
         export_projector(WordVectors(["a\tb", "c"], np.ones((2, 3))), tmp_path / "bad")
+
+
+def test_every_recipe_writes_a_loss_curve(tmp_path):
+    from matplotlib.image import imread
+
+    from hf_pretrain.arguments import parse_args
+    from hf_pretrain.recipes.glove import GloVeArguments, GloVeTrainingArguments, train_glove
+
+    fixture = Path(__file__).resolve().parent / "fixtures" / "tiny_corpus.txt"
+    args = parse_args(
+        [GloVeArguments, GloVeTrainingArguments],
+        ["--dataset", str(fixture), "--output_dir", str(tmp_path / "glove"), "--min_count", "2", "--embedding_dim", "8",
+         "--epochs", "3", "--batch_size", "256", "--logging_steps", "2", "--similarity_file", "", "--analogy_file", ""],
+    )
+    results = train_glove(*args)
+    assert len(results["loss_history"]) >= 3 and len(results["epoch_end_steps"]) == 3
+    image = imread(tmp_path / "glove" / "loss.png")
+    assert image.shape[0] >= 300 and image.shape[1] >= 500 and image[..., :3].std() > 0.05
+    card = (tmp_path / "glove" / "README.md").read_text()
+    assert "loss_history" not in card

@@ -23,6 +23,7 @@ from ..hub import (
 from ..models.bert import HfpBertConfig, HfpBertForPreTraining
 from ..tokenization import build_word_level_tokenizer, train_bpe_tokenizer
 from ..training import TrainingArguments, set_threads, train_loop
+from ..visualization import plot_training
 
 
 @dataclass
@@ -232,6 +233,7 @@ def evaluate(model: HfpBertForPreTraining, tokenizer, texts, args: BertArguments
 
 
 def _write(folder, model, tokenizer, args, training, results):
+    plot_training(results, os.path.join(folder, "loss.png"), title=f"BERT on {args.dataset}")
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     if args.export_transformers:

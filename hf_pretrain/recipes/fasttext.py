@@ -28,6 +28,7 @@ from ..hub import (
 )
 from ..models.fasttext import FastTextConfig, FastTextModel
 from ..training import TrainingArguments, linear_decay, set_threads, train_loop
+from ..visualization import plot_training
 from .evaluation import EvaluationArguments, evaluate_vectors
 from .word2vec import _corpus_note
 
@@ -204,6 +205,7 @@ def train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dict
 
 
 def _write(folder, model, vocab, bpe, vectors, args, training, results):
+    plot_training(results, os.path.join(folder, "loss.png"), title=f"fastText on {args.dataset}")
     model.save_pretrained(folder)
     vocab.save(folder)
     if bpe is not None:

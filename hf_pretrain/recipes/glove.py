@@ -20,6 +20,7 @@ from ..hub import (
 )
 from ..models.glove import GloVeConfig, GloVeModel
 from ..training import TrainingArguments, set_threads, train_loop
+from ..visualization import plot_training
 from ..vectors import WordVectors
 from .evaluation import EvaluationArguments, evaluate_vectors
 from .word2vec import _corpus_note
@@ -128,6 +129,7 @@ def train_glove(args: GloVeArguments, training: TrainingArguments) -> dict:
 
 
 def _write(folder, model, vocab, vectors, args, training, results):
+    plot_training(results, os.path.join(folder, "loss.png"), title=f"GloVe on {args.dataset}")
     model.save_pretrained(folder)
     vocab.save(folder)
     with open(os.path.join(folder, "all_results.json"), "w", encoding="utf-8") as f:

@@ -20,6 +20,7 @@ from ..hub import (
 )
 from ..models.word2vec import Word2VecConfig, Word2VecModel
 from ..training import TrainingArguments, linear_decay, set_threads, train_loop
+from ..visualization import plot_training
 from ..vectors import WordVectors
 from .evaluation import EvaluationArguments, evaluate_vectors
 
@@ -159,6 +160,7 @@ def train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dict
 
 
 def _write(folder, model, vocab, vectors, args, training, results):
+    plot_training(results, os.path.join(folder, "loss.png"), title=f"word2vec on {args.dataset}")
     model.save_pretrained(folder)
     vocab.save(folder)
     with open(os.path.join(folder, "all_results.json"), "w", encoding="utf-8") as f:
