@@ -283,7 +283,7 @@ def test_checkpoints_and_folders_hold_no_pickled_code(trained):
     """Weights are safetensors and metadata JSON. accelerate writes the RNG states as a torch pickle
     (random_states_0.pkl); it must hold plain data that loads with weights_only=True, as resuming does."""
     for path in [p for p in trained.rglob("*") if p.is_file()]:
-        if path.suffix in (".safetensors", ".json", ".md", ".py"):
+        if path.suffix in (".safetensors", ".json", ".md", ".py", ".png"):
             continue
         assert path.name.startswith("random_states_") and path.suffix == ".pkl", path
         # accelerate's loader: torch.load with weights_only=True and numpy arrays allowed, nothing else.
