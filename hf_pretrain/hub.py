@@ -68,6 +68,15 @@ def check_hub_access(args: HubArguments, output_dir: str) -> Optional[str]:
     return repo_id if "/" in repo_id else f"{user}/{repo_id}"
 
 
+def publish(output_dir: str, write: Callable[[str], None], repo_id: Optional[str], args: HubArguments,
+            what: str, results: dict) -> None:
+    """The end of every recipe: write the folder atomically, then, when `repo_id` is set (by
+    `check_hub_access`), push it and record the commit's URL in `results["hub_commit_url"]`."""
+    write_folder_atomically(output_dir, write)
+    if repo_id:
+        results["hub_commit_url"] = push_folder(output_dir, repo_id, args, commit_message=f"{what} trained with hf-pretrain")
+
+
 def push_folder(folder: str, repo_id: str, args: HubArguments, commit_message: str) -> str:
     """Create the repository if needed and upload `folder` as one commit (checkpoints only with
     `hub_push_checkpoints`); returns the commit's URL."""

@@ -18,7 +18,7 @@ from transformers import AutoTokenizer
 from ..data import load_corpus
 from ..data.bert import BertPretrainingData, d2l_wiki_paragraphs
 from ..hub import (
-    check_hub_access, check_output_dir, push_folder, render_model_card, without_secrets, write_folder_atomically,
+    check_hub_access, check_output_dir, publish, render_model_card, without_secrets,
 )
 from ..models.bert import HfpBertConfig, HfpBertForPreTraining
 from ..tokenization import build_word_level_tokenizer, train_bpe_tokenizer
@@ -157,11 +157,7 @@ def pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
     accelerator.end_training()
     if not accelerator.is_main_process:
         return results
-    write_folder_atomically(training.output_dir, lambda tmp: _write(tmp, core, tokenizer, args, training, results))
-    if repo_id:
-        results["hub_commit_url"] = push_folder(
-            training.output_dir, repo_id, training, commit_message="bert trained with hf-pretrain"
-        )
+    publish(training.output_dir, lambda tmp: _write(tmp, core, tokenizer, args, training, results), repo_id, training, "bert", results)
     return results
 
 

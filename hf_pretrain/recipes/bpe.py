@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Optional
 
 from ..data import load_corpus
-from ..hub import HubArguments, OutputDirError, check_hub_access, push_folder, without_secrets, write_folder_atomically
+from ..hub import HubArguments, OutputDirError, check_hub_access, publish, without_secrets
 from ..tokenization import BERT_SPECIAL_TOKENS, train_bpe_tokenizer
 
 
@@ -45,7 +45,5 @@ def train_bpe(args: BpeArguments) -> dict:
         with open(os.path.join(folder, "bpe_args.json"), "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)
 
-    write_folder_atomically(args.output_dir, write)
-    if repo_id:
-        results["hub_commit_url"] = push_folder(args.output_dir, repo_id, args, commit_message="BPE tokenizer trained with hf-pretrain")
+    publish(args.output_dir, write, repo_id, args, "BPE tokenizer", results)
     return results

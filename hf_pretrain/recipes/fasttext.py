@@ -24,7 +24,7 @@ from ..data.vocab import Vocabulary
 from ..data.word2vec import WindowBatches
 from ..fasttext_vectors import BPE_FILE, FastTextVectors
 from ..hub import (
-    check_hub_access, check_output_dir, push_folder, render_model_card, without_secrets, write_folder_atomically,
+    check_hub_access, check_output_dir, publish, render_model_card, without_secrets,
 )
 from ..models.fasttext import FastTextConfig, FastTextModel
 from ..training import TrainingArguments, linear_decay, set_threads, train_loop
@@ -196,11 +196,7 @@ def train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dict
     results.update(evaluate_vectors(vectors, args))  # unseen words composed from their subwords
     if args.similarity_file:
         results["wordsim353_spearman_in_vocab"] = float(vectors.evaluate_word_pairs(args.similarity_file, oov="skip")["spearman"])
-    write_folder_atomically(training.output_dir, lambda tmp: _write(tmp, core, vocab, bpe, vectors, args, training, results))
-    if repo_id:
-        results["hub_commit_url"] = push_folder(
-            training.output_dir, repo_id, training, commit_message="fasttext trained with hf-pretrain"
-        )
+    publish(training.output_dir, lambda tmp: _write(tmp, core, vocab, bpe, vectors, args, training, results), repo_id, training, "fasttext", results)
     return results
 
 

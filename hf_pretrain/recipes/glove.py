@@ -15,8 +15,7 @@ from ..data import load_corpus
 from ..data.glove import CooccurrenceBatches, build_cooccurrence
 from ..data.vocab import Vocabulary
 from ..hub import (
-    card_examples, check_hub_access, check_output_dir, push_folder, render_model_card, without_secrets,
-    write_folder_atomically,
+    card_examples, check_hub_access, check_output_dir, publish, render_model_card, without_secrets,
 )
 from ..models.glove import GloVeConfig, GloVeModel
 from ..training import TrainingArguments, set_threads, train_loop
@@ -120,11 +119,7 @@ def train_glove(args: GloVeArguments, training: TrainingArguments) -> dict:
 
     vectors = WordVectors.from_model(core, vocab)
     results.update(evaluate_vectors(vectors, args))
-    write_folder_atomically(training.output_dir, lambda tmp: _write(tmp, core, vocab, vectors, args, training, results))
-    if repo_id:
-        results["hub_commit_url"] = push_folder(
-            training.output_dir, repo_id, training, commit_message="glove trained with hf-pretrain"
-        )
+    publish(training.output_dir, lambda tmp: _write(tmp, core, vocab, vectors, args, training, results), repo_id, training, "glove", results)
     return results
 
 

@@ -15,8 +15,7 @@ from ..data import load_corpus
 from ..data.vocab import Vocabulary
 from ..data.word2vec import D2LWord2VecData, WindowBatches
 from ..hub import (
-    card_examples, check_hub_access, check_output_dir, push_folder, render_model_card, without_secrets,
-    write_folder_atomically,
+    card_examples, check_hub_access, check_output_dir, publish, render_model_card, without_secrets,
 )
 from ..models.word2vec import Word2VecConfig, Word2VecModel
 from ..training import TrainingArguments, linear_decay, set_threads, train_loop
@@ -151,11 +150,7 @@ def train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dict
 
     vectors = WordVectors.from_model(core, vocab)
     results.update(evaluate_vectors(vectors, args))
-    write_folder_atomically(training.output_dir, lambda tmp: _write(tmp, core, vocab, vectors, args, training, results))
-    if repo_id:
-        results["hub_commit_url"] = push_folder(
-            training.output_dir, repo_id, training, commit_message="word2vec trained with hf-pretrain"
-        )
+    publish(training.output_dir, lambda tmp: _write(tmp, core, vocab, vectors, args, training, results), repo_id, training, "word2vec", results)
     return results
 
 
