@@ -24,8 +24,10 @@ from typing import Callable, Iterable, Optional
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import ProjectConfiguration
 from tqdm.auto import tqdm
 
+from .distributed import rounds
 from .hub import HubArguments, check_safetensors
 
 STATE_FILE = "trainer_state.json"
@@ -57,6 +59,13 @@ class TrainingArguments(HubArguments):
     )
     report_to: Optional[str] = field(default=None, metadata={"help": "Accelerate tracker: tensorboard, wandb, all..."})
     num_threads: Optional[int] = field(default=None, metadata={"help": "torch intra-op threads (default: all cores)."})
+    sync_steps: int = field(
+        default=8,
+        metadata={
+            "help": "Several processes, sparse word models: sum the processes' changes every N rounds "
+            "(and at every epoch end, checkpoint and the end of the run)."
+        },
+    )
 
     def __post_init__(self):
         if self.epochs < 1:
@@ -69,6 +78,8 @@ class TrainingArguments(HubArguments):
             raise ValueError(f"optimizer must be 'sgd', 'adam' or 'adagrad', got {self.optimizer!r}")
         if self.learning_rate is not None and not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.sync_steps < 1:
+            raise ValueError(f"sync_steps must be >= 1, got {self.sync_steps}")
         if self.checkpointing_steps not in (None, "epoch") and not str(self.checkpointing_steps).isdigit():
             raise ValueError(f"checkpointing_steps must be a number of steps or 'epoch', got {self.checkpointing_steps!r}")
 
@@ -76,6 +87,40 @@ class TrainingArguments(HubArguments):
 def linear_decay(initial: float, minimum: float) -> Callable[[float], float]:
     """word2vec.c / gensim schedule: from `initial` down to `minimum` over the run."""
     return lambda progress: max(minimum, initial - (initial - minimum) * progress)
+
+
+def make_accelerator(args: TrainingArguments) -> Accelerator:
+    """The run's `Accelerator`, logging to `args.report_to` under the output folder.
+
+    Two launches are completed here. `accelerate launch --cpu --num_processes N` starts a CPU script
+    as one process (accelerate needs MPI for more): the script restarts itself under torchrun with N
+    processes. And processes started by torchrun on a machine without an accelerator are told to
+    use the CPU, so that they join one gloo process group instead of each training alone.
+    """
+    from .distributed import cpu_processes_requested, relaunch_with_torchrun
+
+    processes = cpu_processes_requested()
+    if processes:
+        relaunch_with_torchrun(processes)
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    accelerator_available = torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
+    cpu = launched and not accelerator_available
+    # Tracker logs go to output_dir/runs, which the final folder keeps and a Hub push leaves out.
+    project = ProjectConfiguration(project_dir=args.output_dir, logging_dir=os.path.join(args.output_dir, "runs"))
+    return Accelerator(log_with=args.report_to, project_config=project, cpu=cpu)
+
+
+def prepare_sparse_model(accelerator: Accelerator, model: torch.nn.Module) -> torch.nn.Module:
+    """Place a word model that trains with its own closed-form updates, and register it for
+    checkpoints, without DDP's wrapper: its gradients are never all-reduced (`ReplicaSync` keeps the
+    processes' tables equal instead), and a wrapper nobody uses still holds the process group."""
+    return accelerator.prepare_model(model, evaluation_mode=True)
+
+
+def finish_training(accelerator: Accelerator) -> None:
+    """Stop the trackers and leave the process group together, once every process got here."""
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
 
 
 def set_threads(accelerator: Accelerator, num_threads: Optional[int]) -> int:
@@ -139,14 +184,30 @@ def train_loop(
     words_per_epoch: int,
     family: str,
     unit: str = "word",
+    distribute: str = "interleave",
 ) -> dict:
+    """Run the epochs. With several processes (see `distributed`), `distribute="interleave"` trains
+    each process on every N-th batch and keeps the replicas equal with `ReplicaSync`;
+    `"split"` hands every process every (global) batch, for the recipe to take its rows with
+    `shard_rows`, and leaves the gradients to DDP. Steps count rounds, so they mean the same on
+    every process; losses and words are summed over the processes."""
+    if distribute not in ("interleave", "split"):
+        raise ValueError(f"distribute must be 'interleave' or 'split', got {distribute!r}")
+    world, rank = accelerator.num_processes, accelerator.process_index
+    interleave = world > 1 and distribute == "interleave"
     state = {
         "epoch": 0, "step_in_epoch": 0, "global_step": 0, "loss_sum": 0.0, "loss_count": 0.0, "epoch_losses": [],
         "run_loss_sum": 0.0, "run_loss_count": 0.0, "loss_history": [], "epoch_end_steps": [],
     }
     last_checkpoint = None
+    sync = None
+
+    def synchronise():
+        if sync is not None:
+            sync()
 
     def checkpoint() -> str:
+        synchronise()
         # A loss can stay finite for a step after the weights overflowed: never save those as good.
         check_finite_weights(accelerator, state, last_checkpoint)
         return save_checkpoint(accelerator, args.output_dir, state, family)
@@ -167,6 +228,10 @@ def train_loop(
         # weights_only is accelerate's default too; said here so that resuming never unpickles code.
         accelerator.load_state(path, load_kwargs={"weights_only": True})
         last_checkpoint = path
+    if interleave:
+        from .distributed import ReplicaSync
+
+        sync = ReplicaSync(accelerator.unwrap_model(model) for model in accelerator._models)
     total_words = args.epochs * words_per_epoch
     by_steps = bool(args.max_steps)
     # With max_steps the run may end inside an epoch: progress then counts steps, not words.
@@ -181,6 +246,31 @@ def train_loop(
     stopped = by_steps and state["global_step"] >= args.max_steps
     start = time.perf_counter()
     trained_words = 0
+    device = accelerator.device
+    # On an accelerator the losses stay on the device between logging steps: reading one back every
+    # step would stall the queue. On a CPU reading it is free, so a NaN is caught at the step it appears.
+    check_each_step = device.type == "cpu"
+    pending = torch.zeros(2, dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)  # summed loss and count since the last flush
+    running = [0.0, 0.0]
+
+    def flush():
+        """Add the pending losses of every process to the running, epoch and run totals."""
+        nonlocal pending
+        totals = accelerator.reduce(pending, "sum") if world > 1 else pending
+        loss_sum, count = totals.tolist()
+        pending = torch.zeros_like(pending)
+        if not math.isfinite(loss_sum):
+            raise NonFiniteLossError(
+                f"the loss became {loss_sum} by step {state['global_step']} (epoch {state['epoch']}); "
+                + _stopped(last_checkpoint)
+            )
+        running[0] += loss_sum
+        running[1] += count
+        state["loss_sum"] += loss_sum
+        state["loss_count"] += count
+        state["run_loss_sum"] += loss_sum
+        state["run_loss_count"] += count
+
     for epoch in range(state["epoch"], epochs):
         if stopped:
             break
@@ -189,9 +279,9 @@ def train_loop(
         skip = state["step_in_epoch"] if epoch == state["epoch"] else 0
         if epoch != state["epoch"]:
             state.update(epoch=epoch, step_in_epoch=0, loss_sum=0.0, loss_count=0.0)
-        running = [0.0, 0.0]
-        for index, batch in enumerate(epoch_batches(epoch, generator)):
-            words = batch.pop("words")
+        running[:] = [0.0, 0.0]
+        stream = epoch_batches(epoch, generator)
+        for index, (words, batch) in enumerate(rounds(stream, world, rank) if interleave else rounds(stream, 1, 0)):
             if index < skip:
                 epoch_words = words
                 continue
@@ -199,36 +289,37 @@ def train_loop(
                 progress = state["global_step"] / args.max_steps
             else:
                 progress = (epoch * words_per_epoch + epoch_words) / total_words
-            loss_sum, count = step(batch, progress)
-            loss_sum, count = float(loss_sum), float(count)
-            if not math.isfinite(loss_sum):
-                raise NonFiniteLossError(
-                    f"the loss became {loss_sum} at epoch {epoch}, step {state['global_step'] + 1}; "
-                    + _stopped(last_checkpoint)
-                )
-            running[0] += loss_sum
-            running[1] += count
-            state["loss_sum"] += loss_sum
-            state["loss_count"] += count
-            state["run_loss_sum"] += loss_sum
-            state["run_loss_count"] += count
+            if batch is not None:
+                loss_sum, count = step(batch, progress)
+                if check_each_step and not math.isfinite(float(loss_sum)):
+                    raise NonFiniteLossError(
+                        f"the loss became {float(loss_sum)} at epoch {epoch}, step {state['global_step'] + 1}; "
+                        + _stopped(last_checkpoint)
+                    )
+                pending += torch.stack([loss_sum.detach().to(pending), torch.as_tensor(count).to(pending)])
             state["step_in_epoch"] = index + 1
             state["global_step"] += 1
             bar.update(1 if by_steps else words - epoch_words)
             trained_words += words - epoch_words
             epoch_words = words
-            if state["global_step"] % args.logging_steps == 0 and running[1]:
-                elapsed = time.perf_counter() - start
-                bar.set_postfix({"loss": f"{running[0] / running[1]:.4f}", f"{unit}s_s": f"{trained_words / elapsed:,.0f}"})
-                accelerator.log({"train_loss": running[0] / running[1], "epoch": epoch}, step=state["global_step"])
-                state["loss_history"].append([state["global_step"], running[0] / running[1]])
-                running = [0.0, 0.0]
+            if interleave and state["global_step"] % args.sync_steps == 0:
+                synchronise()
+            if state["global_step"] % args.logging_steps == 0:
+                flush()
+                if running[1]:
+                    elapsed = time.perf_counter() - start
+                    bar.set_postfix({"loss": f"{running[0] / running[1]:.4f}", f"{unit}s_s": f"{trained_words / elapsed:,.0f}"})
+                    accelerator.log({"train_loss": running[0] / running[1], "epoch": epoch}, step=state["global_step"])
+                    state["loss_history"].append([state["global_step"], running[0] / running[1]])
+                running[:] = [0.0, 0.0]
             steps = args.checkpointing_steps
             if steps not in (None, "epoch") and state["global_step"] % int(steps) == 0:
+                flush()
                 last_checkpoint = checkpoint()
             if by_steps and state["global_step"] >= args.max_steps:
                 stopped = True
                 break
+        flush()
         if stopped:
             # Ended inside an epoch: report its partial mean, and keep the position resumable.
             if state["loss_count"]:
@@ -236,6 +327,7 @@ def train_loop(
             if args.checkpointing_steps is not None:
                 last_checkpoint = checkpoint()
             break
+        synchronise()
         state["epoch_losses"].append(state["loss_sum"] / max(state["loss_count"], 1.0))
         state["epoch_end_steps"].append(state["global_step"])
         state.update(epoch=epoch + 1, step_in_epoch=0, loss_sum=0.0, loss_count=0.0)
@@ -243,7 +335,14 @@ def train_loop(
         if args.checkpointing_steps is not None:
             last_checkpoint = checkpoint()
     bar.close()
+    synchronise()
     check_finite_weights(accelerator, state, last_checkpoint)
+    if world > 1:
+        from .distributed import replicas_differ
+
+        differ = replicas_differ(accelerator.unwrap_model(model) for model in accelerator._models)
+        if differ:
+            raise RuntimeError(f"the processes ended with different weights: {', '.join(differ[:5])}")
     runtime = time.perf_counter() - start
     return {
         "train_loss": partial_loss if partial_loss is not None else (
@@ -259,6 +358,7 @@ def train_loop(
         f"train_{unit}s": trained_words,
         f"train_{unit}s_per_second": trained_words / runtime if runtime > 0 else float("nan"),
         "global_step": state["global_step"],
+        "num_processes": world,
     }
 
 

@@ -14,11 +14,11 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .vocab import EncodedCorpus
+from .streaming import Corpus, corpus_chunks
 
 
 def build_cooccurrence(
-    corpus: EncodedCorpus,
+    corpus: Corpus,
     vocab_size: int,
     window: int = 10,
     symmetric: bool = True,
@@ -29,39 +29,27 @@ def build_cooccurrence(
 
     For two words of one sentence at distance d ≤ `window`, the left one `l` and the right one `r`,
     X[l, r] gains 1/d (1 without `distance_weighting`); with `symmetric`, X[r, l] gains as much. The
-    window never crosses the end of a sentence (a line of the corpus).
+    window never crosses the end of a sentence (a line of the corpus). A `StreamingCorpus` is read
+    once, a chunk at a time.
     """
     if not isinstance(window, int) or isinstance(window, bool) or window < 1:
         raise ValueError(f"window must be an integer >= 1, got {window!r}")
     if not isinstance(chunk_tokens, int) or chunk_tokens < 1:
         raise ValueError(f"chunk_tokens must be an integer >= 1, got {chunk_tokens!r}")
-    ids = np.asarray(corpus.ids)
-    if ids.size == 0:
-        raise ValueError("cannot count co-occurrences in an empty corpus: it holds no known words")
-    if ids.min() < 0 or ids.max() >= vocab_size:
-        raise ValueError(f"word ids must lie in [0, {vocab_size}), got {ids.min()}..{ids.max()}")
-    offsets = np.asarray(corpus.offsets)
     # Counted one way round (left word first); the symmetric matrix is this plus its transpose, which
     # halves the sorting that summing duplicates costs.
     left_right = sp.csr_matrix((vocab_size, vocab_size), dtype=np.float64)
-    for start in range(0, ids.size, chunk_tokens):
-        positions = np.arange(start, min(start + chunk_tokens, ids.size))
-        # Tokens left in each position's sentence: a pair at distance d exists where this is >= d.
-        remaining = offsets[np.searchsorted(offsets, positions, side="right")] - positions - 1
-        rows, cols, weights = [], [], []
-        for distance in range(1, window + 1):
-            left = positions[remaining >= distance]
-            if left.size == 0:
-                break
-            rows.append(ids[left])
-            cols.append(ids[left + distance])
-            weights.append(np.full(left.size, 1.0 / distance if distance_weighting else 1.0))
-        if rows:
-            chunk = sp.coo_matrix(
-                (np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))),
-                shape=(vocab_size, vocab_size),
-            )
-            left_right = left_right + chunk.tocsr()  # coo → csr sums the duplicates
+    seen = 0
+    for piece in corpus_chunks(corpus):
+        ids = np.asarray(piece.ids)
+        seen += ids.size
+        if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+            raise ValueError(f"word ids must lie in [0, {vocab_size}), got {ids.min()}..{ids.max()}")
+        offsets = np.asarray(piece.offsets)
+        for start in range(0, ids.size, chunk_tokens):
+            left_right = left_right + _count_pairs(ids, offsets, start, chunk_tokens, vocab_size, window, distance_weighting)
+    if seen == 0:
+        raise ValueError("cannot count co-occurrences in an empty corpus: it holds no known words")
     matrix = left_right + left_right.T if symmetric else left_right
     matrix = matrix.tocsr()
     if matrix.nnz == 0:
@@ -70,6 +58,27 @@ def build_cooccurrence(
             "(lower min_count or use a larger corpus)"
         )
     return matrix
+
+
+def _count_pairs(ids, offsets, start, chunk_tokens, vocab_size, window, distance_weighting) -> sp.csr_matrix:
+    """The left-to-right pairs whose left word lies in positions [start, start + chunk_tokens)."""
+    positions = np.arange(start, min(start + chunk_tokens, ids.size))
+    # Tokens left in each position's sentence: a pair at distance d exists where this is >= d.
+    remaining = offsets[np.searchsorted(offsets, positions, side="right")] - positions - 1
+    rows, cols, weights = [], [], []
+    for distance in range(1, window + 1):
+        left = positions[remaining >= distance]
+        if left.size == 0:
+            break
+        rows.append(ids[left])
+        cols.append(ids[left + distance])
+        weights.append(np.full(left.size, 1.0 / distance if distance_weighting else 1.0))
+    if not rows:
+        return sp.csr_matrix((vocab_size, vocab_size), dtype=np.float64)
+    chunk = sp.coo_matrix(
+        (np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))), shape=(vocab_size, vocab_size)
+    )
+    return chunk.tocsr()  # coo → csr sums the duplicates
 
 
 class CooccurrenceBatches:

@@ -18,6 +18,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from .streaming import Corpus, corpus_chunks
 from .vocab import EncodedCorpus
 
 SAMPLE_RULES = ("word2vec", "d2l")
@@ -59,7 +60,11 @@ class NegativeSampler:
         self.table = torch.from_numpy(np.repeat(np.arange(len(weights)), np.diff(slots, prepend=0)))
 
     def sample(self, shape: tuple[int, ...], generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.table[torch.randint(len(self.table), shape, generator=generator)]
+        return self.table[torch.randint(len(self.table), shape, generator=generator, device=self.table.device)]
+
+    def to(self, device) -> "NegativeSampler":
+        self.table = self.table.to(device)
+        return self
 
 
 @dataclass
@@ -137,21 +142,28 @@ class TargetBuilder:
         else:
             raise ValueError(f"loss must be 'negative_sampling' or 'hierarchical_softmax', got {loss!r}")
 
+    def to(self, device) -> "TargetBuilder":
+        if self.loss == "negative_sampling":
+            self.sampler.to(device)
+        else:
+            self.points, self.labels, self.path_mask = (t.to(device) for t in (self.points, self.labels, self.path_mask))
+        return self
+
     def __call__(self, centers: torch.Tensor, generator: torch.Generator | None = None):
         if self.loss == "hierarchical_softmax":
             return self.points[centers], self.labels[centers], self.path_mask[centers]
         if self.negative_sharing > 1:
             # One draw of noise words per group of consecutive centres (see `sgd_step`).
             groups = -(-len(centers) // self.negative_sharing)
-            ones = torch.ones(len(centers), 1)
+            ones = torch.ones(len(centers), 1, device=centers.device)
             shared = self.sampler.sample((groups, self.num_negatives), generator)
             return centers[:, None], ones, ones.bool(), shared
         negatives = self.sampler.sample((len(centers), self.num_negatives), generator)
         targets = torch.cat([centers[:, None], negatives], dim=1)
-        labels = torch.zeros(targets.shape)
+        labels = torch.zeros(targets.shape, device=centers.device)
         labels[:, 0] = 1.0
         # As word2vec.c, a noise word equal to the centre word is skipped.
-        mask = torch.ones(targets.shape, dtype=torch.bool)
+        mask = torch.ones(targets.shape, dtype=torch.bool, device=centers.device)
         mask[:, 1:] = negatives != centers[:, None]
         return targets, labels, mask
 
@@ -166,11 +178,14 @@ class WindowBatches:
     - `shared_negatives` [ceil(m / G), K], only with `negative_sharing` G > 1: the noise words of
       each group of G consecutive centres (`targets` then holds the centres alone),
     - `words`: raw corpus words covered so far this epoch, for progress and learning-rate decay.
+
+    The corpus is an `EncodedCorpus` in memory or a `StreamingCorpus`, read and batched one chunk at
+    a time. With `device`, each chunk moves there once and every batch is drawn there.
     """
 
     def __init__(
         self,
-        corpus: EncodedCorpus,
+        corpus: Corpus,
         counts: np.ndarray,
         *,
         window: int,
@@ -182,39 +197,51 @@ class WindowBatches:
         sample_rule: str = "word2vec",
         shrink_windows: bool = True,
         negative_sharing: int = 1,
+        device: torch.device | str = "cpu",
     ):
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if len(corpus.ids) == 0:
+        if isinstance(corpus, EncodedCorpus) and len(corpus.ids) == 0:
             raise ValueError("the encoded corpus holds no in-vocabulary words to train on")
         self.corpus = corpus
         self.window = window
         self.batch_size = batch_size
         self.shrink_windows = shrink_windows
-        self.ids = torch.from_numpy(corpus.ids)
-        self.sentence = torch.from_numpy(corpus.sentence_ids())
-        self.keep = torch.from_numpy(keep_probabilities(counts, sample, sample_rule)).float()
-        self.targets = TargetBuilder(counts, loss, num_negatives, ns_exponent, negative_sharing)
-        self.offsets = torch.arange(-window, window + 1)
+        self.device = torch.device(device)
+        self.keep = torch.from_numpy(keep_probabilities(counts, sample, sample_rule)).float().to(self.device)
+        self.targets = TargetBuilder(counts, loss, num_negatives, ns_exponent, negative_sharing).to(self.device)
+        self.offsets = torch.arange(-window, window + 1, device=self.device)
 
     def epoch(self, generator: torch.Generator) -> Iterator[dict]:
+        if self.device.type != "cpu":
+            # Draw on the device, from a generator seeded by the epoch's: no batch crosses the bus.
+            seed = int(torch.randint(2**62, (1,), generator=generator))
+            generator = torch.Generator(device=self.device).manual_seed(seed)
+        words = 0
+        for chunk in corpus_chunks(self.corpus):
+            yield from self._batches(chunk, generator, words)
+            words += chunk.raw_words
+
+    def _batches(self, corpus: EncodedCorpus, generator: torch.Generator, words_before: int) -> Iterator[dict]:
         W = self.window
-        kept = torch.rand(len(self.ids), generator=generator) < self.keep[self.ids]
-        ids, sentence = self.ids[kept], self.sentence[kept]
+        device = self.device
+        all_ids = torch.from_numpy(corpus.ids).to(device)
+        kept = torch.rand(len(all_ids), generator=generator, device=device) < self.keep[all_ids]
+        ids, sentence = all_ids[kept], torch.from_numpy(corpus.sentence_ids()).to(device)[kept]
         n = len(ids)
-        pad = torch.zeros(W, dtype=ids.dtype)
+        pad = torch.zeros(W, dtype=ids.dtype, device=device)
         padded_ids = torch.cat([pad, ids, pad])
         padded_sentence = torch.cat([pad - 1, sentence, pad - 1])
-        raw = self.corpus.raw_words
+        raw = corpus.raw_words
         for s in range(0, n, self.batch_size):
             e = min(n, s + self.batch_size)
             centers = ids[s:e]
             if self.shrink_windows:
-                reach = torch.randint(1, W + 1, (e - s, 1), generator=generator)
+                reach = torch.randint(1, W + 1, (e - s, 1), generator=generator, device=device)
             else:
-                reach = torch.full((e - s, 1), W)
+                reach = torch.full((e - s, 1), W, device=device)
             window_sentence = padded_sentence[s : e + 2 * W].unfold(0, 2 * W + 1, 1)
             window_mask = (window_sentence == sentence[s:e, None]) & (self.offsets.abs() <= reach) & (self.offsets != 0)
             targets, labels, target_mask, *shared = self.targets(centers, generator)
@@ -224,7 +251,7 @@ class WindowBatches:
                 "targets": targets,
                 "labels": labels,
                 "target_mask": target_mask,
-                "words": round(raw * e / n),
+                "words": words_before + round(raw * e / n),
             }
             if shared:
                 batch["shared_negatives"] = shared[0]

@@ -11,18 +11,18 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import AutoTokenizer
 
 from ..data import load_corpus
 from ..data.bert import BertPretrainingData, d2l_wiki_paragraphs
+from ..distributed import empty_loss, shard_rows
 from ..hub import (
     check_hub_access, check_output_dir, publish, render_model_card, without_secrets,
 )
 from ..models.bert import HfpBertConfig, HfpBertForPreTraining
 from ..tokenization import build_word_level_tokenizer, train_bpe_tokenizer
-from ..training import TrainingArguments, set_threads, train_loop
+from ..training import TrainingArguments, finish_training, make_accelerator, set_threads, train_loop
 from ..visualization import plot_training
 
 
@@ -53,6 +53,9 @@ class BertArguments:
             "help": "'bert': weights N(0, 0.02) as BERT. 'pytorch': PyTorch's layer defaults (embeddings N(0, 1)), "
             "as the book's code. Default: the preset's (pytorch for d2l-small, bert for base and large)."
         },
+    )
+    dropout: Optional[float] = field(
+        default=None, metadata={"help": "Dropout on every sublayer and the attention weights (default: the preset's)."}
     )
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay (0: Adam, as the book)."})
     max_grad_norm: float = field(default=0.0, metadata={"help": "Clip the gradient norm (0: off, as the book)."})
@@ -93,7 +96,7 @@ def pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
     mlm_loss = args.mlm_loss or ("d2l" if args.preset == "d2l-small" else "masked")
     if mlm_loss not in ("masked", "d2l"):
         raise ValueError(f"--mlm_loss must be 'masked' or 'd2l', got {args.mlm_loss!r}")
-    accelerator = Accelerator(log_with=training.report_to, project_dir=training.output_dir)
+    accelerator = make_accelerator(training)
     set_threads(accelerator, training.num_threads)
     set_seed(training.seed)
 
@@ -102,6 +105,8 @@ def pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
     tokenizer = build_tokenizer(args, texts)
     data = BertPretrainingData(texts, tokenizer, max_len=args.max_len, mlm_probability=args.mlm_probability, seed=training.seed)
     overrides = {"initializer": args.initializer} if args.initializer else {}
+    if args.dropout is not None:
+        overrides.update(hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout)
     config = HfpBertConfig.from_preset(args.preset, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **overrides)
     if args.max_len > config.max_position_embeddings:
         raise ValueError(f"max_len {args.max_len} exceeds the {args.preset} preset's {config.max_position_embeddings} positions")
@@ -109,52 +114,78 @@ def pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
         raise ValueError("--mlm_loss d2l needs a tokenizer with an unknown token")
     slots = max(1, round(args.max_len * 0.15))
     model = HfpBertForPreTraining(config)
+    head = model.cls.predictions
+    if head.decoder.bias is not head.bias:
+        # An untied decoder (d2l-small) trains its own bias and leaves the head's unused; DDP
+        # refuses a trainable parameter that gets no gradient.
+        head.bias.requires_grad_(False)
     learning_rate = training.learning_rate if training.learning_rate is not None else 0.01
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=args.weight_decay)
     model, optimizer = accelerator.prepare(model, optimizer)
     core = accelerator.unwrap_model(model)
     device = accelerator.device
-    parts = {"mlm": 0.0, "mlm_masked": 0.0, "nsp": 0.0, "steps": 0}
+    world, rank = accelerator.num_processes, accelerator.process_index
+    # Means over the run's steps of the MLM loss, the MLM loss over masked tokens only and the NSP loss.
+    parts = torch.zeros(3, dtype=torch.float64, device=device)
+    steps_run = [0]
 
     def epoch_batches(epoch, generator):
-        return data.batches(training.batch_size, generator)
+        # Several processes: each draws the same global batch, masks included, and trains on its rows.
+        return data.batches(training.batch_size * world, generator)
 
     def step(batch, progress):
         model.train()
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        # Each slice's mean losses are weighted by its share of the global batch's masked tokens,
+        # prediction slots and examples, so that DDP's gradient mean is the global batch's gradient.
+        labels = batch["labels"] != -100
+        total = labels.shape[0]
+        masked_total = int(labels.sum())
+        slots_total = int(labels.sum(1).clamp(min=slots).sum())
+        part = shard_rows(batch, rank, world)
+        rows = part["input_ids"].shape[0]
+        steps_run[0] += 1
+        if rows == 0:
+            accelerator.backward(empty_loss(model))
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            return torch.zeros(()), torch.tensor(total / world)
+        labels = part["labels"] != -100
+        masked_share = int(labels.sum()) / masked_total if masked_total else 0.0
+        part = {k: v.to(device, non_blocking=True) for k, v in part.items()}
         if mlm_loss == "d2l":
-            out, loss, masked_only = _d2l_step(model, batch, slots, tokenizer.unk_token_id)
+            out, mlm, masked_only = _d2l_step(model, part, slots, tokenizer.unk_token_id)
+            mlm_share = int(labels.sum(1).clamp(min=slots).sum()) / slots_total
         else:
-            out = model(**batch)
-            loss, masked_only = out.loss, out.mlm_loss
-        accelerator.backward(loss)
+            out = model(**part)
+            mlm, masked_only, mlm_share = out.mlm_loss, out.mlm_loss, masked_share
+        mlm = mlm * mlm_share
+        nsp = out.nsp_loss * (rows / total)
+        accelerator.backward((mlm + nsp) * world)
         if args.max_grad_norm:
             accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        parts["mlm"] += float(loss.detach() - out.nsp_loss.detach())
-        parts["mlm_masked"] += float(masked_only.detach())
-        parts["nsp"] += float(out.nsp_loss.detach())
-        parts["steps"] += 1
-        size = batch["input_ids"].shape[0]
-        return loss.detach() * size, torch.tensor(float(size))
+        parts.add_(torch.stack([mlm.detach(), masked_only.detach() * masked_share, nsp.detach()]).to(parts))
+        return (mlm + nsp).detach() * total, torch.tensor(total / world)
 
     if training.report_to:
         accelerator.init_trackers("bert", config=without_secrets({**asdict(args), **asdict(training)}))
     results = train_loop(
         accelerator, training, epoch_batches=epoch_batches, step=step, words_per_epoch=data.num_tokens, family="bert",
+        distribute="split",
     )
-    steps = max(parts["steps"], 1)
+    steps = max(steps_run[0], 1)
+    mlm_sum, masked_sum, nsp_sum = (accelerator.reduce(parts, "sum") if world > 1 else parts).tolist()
     results.update(
         # As the book prints them: means over every step of the run.
-        mlm_loss=parts["mlm"] / steps, nsp_loss=parts["nsp"] / steps, mlm_loss_definition=mlm_loss,
-        mlm_loss_masked_tokens=parts["mlm_masked"] / steps, examples=len(data),
+        mlm_loss=mlm_sum / steps, nsp_loss=nsp_sum / steps, mlm_loss_definition=mlm_loss,
+        mlm_loss_masked_tokens=masked_sum / steps, examples=len(data),
         train_tokens_per_second=results["train_words_per_second"],
         vocab_size=len(tokenizer), seed=training.seed, num_parameters=sum(p.numel() for p in core.parameters()),
     )
     if args.eval_batches and "validation" in corpus:
         results.update(evaluate(core, tokenizer, corpus["validation"]["text"], args, training))
-    accelerator.end_training()
+    finish_training(accelerator)
     if not accelerator.is_main_process:
         return results
     publish(training.output_dir, lambda tmp: _write(tmp, core, tokenizer, args, training, results), repo_id, training, "bert", results)
@@ -168,7 +199,8 @@ def _d2l_step(model, batch, slots: int, unk_id: int):
     over all slots, so the unused ones, which the model soon learns to predict, pull it down.
 
     All unused slots of an example share position 0, hence its logits: position 0 is scored once and
-    weighted by the number of unused slots. Returns (model output, loss, MLM loss over masked tokens).
+    weighted by the number of unused slots. Returns (model output, the book's MLM loss, MLM loss over
+    masked tokens).
     """
     labels = batch["labels"]
     unused = (slots - (labels != -100).sum(1)).clamp_(min=0)
@@ -181,8 +213,9 @@ def _d2l_step(model, batch, slots: int, unk_id: int):
     at_cls = where[:, 1] == 0
     weights = torch.where(at_cls, unused[where[:, 0]].to(losses.dtype), torch.ones_like(losses))
     mlm = (losses * weights).sum() / weights.sum()
-    masked_only = losses[~at_cls].mean() if bool((~at_cls).any()) else losses.sum() * 0.0
-    return out, mlm + out.nsp_loss, masked_only
+    masked = (~at_cls).to(losses.dtype)
+    masked_only = (losses * masked).sum() / masked.sum().clamp(min=1.0)
+    return out, mlm, masked_only
 
 
 @torch.no_grad()

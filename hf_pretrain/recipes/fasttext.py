@@ -15,19 +15,19 @@ from typing import Optional
 
 import numpy as np
 import torch
-from accelerate import Accelerator
 from accelerate.utils import set_seed
 
-from ..data import load_corpus
+from ..data.streaming import build_vocabulary, encode_corpus, training_text
 from ..data.fasttext import bpe_subwords, char_ngram_subwords, train_bpe
-from ..data.vocab import Vocabulary
 from ..data.word2vec import WindowBatches
 from ..fasttext_vectors import BPE_FILE, FastTextVectors
 from ..hub import (
     check_hub_access, check_output_dir, publish, render_model_card, without_secrets,
 )
 from ..models.fasttext import FastTextConfig, FastTextModel
-from ..training import TrainingArguments, linear_decay, set_threads, train_loop
+from ..training import (
+    TrainingArguments, finish_training, linear_decay, make_accelerator, prepare_sparse_model, set_threads, train_loop,
+)
 from ..visualization import plot_training
 from .evaluation import EvaluationArguments, evaluate_vectors
 from .word2vec import _corpus_note
@@ -39,6 +39,10 @@ DEFAULT_OUTPUT_DIR = "outputs/fasttext"
 class FastTextArguments(EvaluationArguments):
     dataset: str = field(default="wikitext-2", metadata={"help": "wikitext-2, ptb, a text file/folder or a Hub id."})
     text_column: Optional[str] = field(default=None, metadata={"help": "Text column of a Hub dataset."})
+    streaming: bool = field(
+        default=False,
+        metadata={"help": "Read the corpus as a stream, a chunk at a time, instead of loading it into memory."},
+    )
     min_count: int = field(default=5, metadata={"help": "Drop words seen fewer times (they still get subword vectors)."})
     max_vocab_size: Optional[int] = field(default=None, metadata={"help": "Keep at most this many words."})
     unk_policy: str = field(default="drop", metadata={"help": "'drop' unknown words from training or 'keep' <unk>."})
@@ -126,7 +130,7 @@ def train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dict
     _default_output_dir(training)
     check_output_dir(training.output_dir, training.overwrite_output_dir, "fasttext", bool(training.resume_from_checkpoint))
     repo_id = check_hub_access(training, training.output_dir)
-    accelerator = Accelerator(log_with=training.report_to, project_dir=training.output_dir)
+    accelerator = make_accelerator(training)
     threads = set_threads(accelerator, training.num_threads)
     set_seed(training.seed)
     # Validate everything cheap before the corpus is read.
@@ -134,12 +138,12 @@ def train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dict
     if training.optimizer != "sgd":
         raise ValueError("fastText trains with SGD and closed-form gradients only (optimizer 'sgd')")
 
-    texts = load_corpus(args.dataset, text_column=args.text_column)["train"]["text"]
-    vocab = Vocabulary.build(
+    texts = training_text(args.dataset, args.text_column, args.streaming)
+    vocab = build_vocabulary(
         texts, min_count=args.min_count, max_vocab_size=args.max_vocab_size,
         unk_policy=args.unk_policy, lowercase=args.lowercase,
     )
-    corpus = vocab.encode(texts)
+    corpus = encode_corpus(vocab, texts)
     counts = vocab.training_counts
     bpe = None
     if args.subwords == "bpe":
@@ -162,9 +166,9 @@ def train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dict
     batches = WindowBatches(
         corpus, counts, window=config.window, batch_size=training.batch_size, loss=config.loss,
         num_negatives=config.num_negatives, ns_exponent=config.ns_exponent, sample=config.sample,
-        sample_rule=config.sample_rule, shrink_windows=config.shrink_windows,
+        sample_rule=config.sample_rule, shrink_windows=config.shrink_windows, device=device,
     )
-    model = accelerator.prepare(model)
+    model = prepare_sparse_model(accelerator, model)
     core = accelerator.unwrap_model(model)
     workers = threads if device.type == "cpu" else 1
     if workers > 1:
@@ -188,7 +192,7 @@ def train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dict
     finally:
         torch.set_num_threads(threads)
     results.update(vocab_size=len(vocab), corpus_words=corpus.raw_words, seed=training.seed)
-    accelerator.end_training()
+    finish_training(accelerator)
     if not accelerator.is_main_process:
         return results
 

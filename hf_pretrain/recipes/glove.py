@@ -8,17 +8,15 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
-from accelerate import Accelerator
 from accelerate.utils import set_seed
 
-from ..data import load_corpus
+from ..data.streaming import build_vocabulary, encode_corpus, training_text
 from ..data.glove import CooccurrenceBatches, build_cooccurrence
-from ..data.vocab import Vocabulary
 from ..hub import (
     card_examples, check_hub_access, check_output_dir, publish, render_model_card, without_secrets,
 )
 from ..models.glove import GloVeConfig, GloVeModel
-from ..training import TrainingArguments, set_threads, train_loop
+from ..training import TrainingArguments, finish_training, make_accelerator, prepare_sparse_model, set_threads, train_loop
 from ..visualization import plot_training
 from ..vectors import WordVectors
 from .evaluation import EvaluationArguments, evaluate_vectors
@@ -29,6 +27,10 @@ from .word2vec import _corpus_note
 class GloVeArguments(EvaluationArguments):
     dataset: str = field(default="wikitext-2", metadata={"help": "wikitext-2, ptb, a text file/folder or a Hub id."})
     text_column: Optional[str] = field(default=None, metadata={"help": "Text column of a Hub dataset."})
+    streaming: bool = field(
+        default=False,
+        metadata={"help": "Read the corpus as a stream, a chunk at a time, instead of loading it into memory."},
+    )
     min_count: int = field(default=5, metadata={"help": "Drop words seen fewer times."})
     max_vocab_size: Optional[int] = field(default=None, metadata={"help": "Keep at most this many words."})
     lowercase: bool = field(default=False, metadata={"help": "Lower-case the corpus."})
@@ -72,16 +74,16 @@ def train_glove(args: GloVeArguments, training: TrainingArguments) -> dict:
     if training.optimizer != "adagrad":
         raise ValueError(f"GloVe trains with AdaGrad, as glove.c: optimizer must be 'adagrad', got {training.optimizer!r}")
     _config(args, vocab_size=2)
-    accelerator = Accelerator(log_with=training.report_to, project_dir=training.output_dir)
+    accelerator = make_accelerator(training)
     set_threads(accelerator, training.num_threads)
     set_seed(training.seed)
 
-    texts = load_corpus(args.dataset, text_column=args.text_column)["train"]["text"]
+    texts = training_text(args.dataset, args.text_column, args.streaming)
     # glove.c's cooccur skips unknown words (the window spans them), so <unk> is never trained.
-    vocab = Vocabulary.build(
+    vocab = build_vocabulary(
         texts, min_count=args.min_count, max_vocab_size=args.max_vocab_size, unk_policy="drop", lowercase=args.lowercase
     )
-    corpus = vocab.encode(texts)
+    corpus = encode_corpus(vocab, texts)
     config = _config(args, vocab_size=len(vocab))
     start = time.perf_counter()
     matrix = build_cooccurrence(
@@ -91,7 +93,7 @@ def train_glove(args: GloVeArguments, training: TrainingArguments) -> dict:
     cooccurrence_seconds = time.perf_counter() - start
     batches = CooccurrenceBatches(matrix, training.batch_size)
     del matrix
-    model = accelerator.prepare(GloVeModel(config))
+    model = prepare_sparse_model(accelerator, GloVeModel(config))
     core = accelerator.unwrap_model(model)
     device = accelerator.device
     learning_rate = training.learning_rate or 0.05
@@ -113,7 +115,7 @@ def train_glove(args: GloVeArguments, training: TrainingArguments) -> dict:
         cooccurrence_seconds=cooccurrence_seconds, nonzeros=batches.num_pairs, vocab_size=len(vocab),
         corpus_words=corpus.raw_words, seed=training.seed,
     )
-    accelerator.end_training()
+    finish_training(accelerator)
     if not accelerator.is_main_process:
         return results
 

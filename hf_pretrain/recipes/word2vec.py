@@ -8,17 +8,18 @@ from dataclasses import asdict, dataclass, field
 from typing import Optional
 
 import torch
-from accelerate import Accelerator
 from accelerate.utils import set_seed
 
-from ..data import load_corpus
-from ..data.vocab import Vocabulary
+from ..data.streaming import build_vocabulary, encode_corpus, training_text
 from ..data.word2vec import D2LWord2VecData, WindowBatches
+from ..distributed import empty_loss, shard_rows
 from ..hub import (
     card_examples, check_hub_access, check_output_dir, publish, render_model_card, without_secrets,
 )
 from ..models.word2vec import Word2VecConfig, Word2VecModel
-from ..training import TrainingArguments, linear_decay, set_threads, train_loop
+from ..training import (
+    TrainingArguments, finish_training, linear_decay, make_accelerator, prepare_sparse_model, set_threads, train_loop,
+)
 from ..visualization import plot_training
 from ..vectors import WordVectors
 from .evaluation import EvaluationArguments, evaluate_vectors
@@ -28,6 +29,10 @@ from .evaluation import EvaluationArguments, evaluate_vectors
 class Word2VecArguments(EvaluationArguments):
     dataset: str = field(default="wikitext-2", metadata={"help": "wikitext-2, ptb, a text file/folder or a Hub id."})
     text_column: Optional[str] = field(default=None, metadata={"help": "Text column of a Hub dataset."})
+    streaming: bool = field(
+        default=False,
+        metadata={"help": "Read the corpus as a stream, a chunk at a time, instead of loading it into memory."},
+    )
     min_count: int = field(default=5, metadata={"help": "Drop words seen fewer times."})
     max_vocab_size: Optional[int] = field(default=None, metadata={"help": "Keep at most this many words."})
     unk_policy: str = field(default="drop", metadata={"help": "'drop' unknown words from training or 'keep' <unk>."})
@@ -67,7 +72,7 @@ def _config(args: Word2VecArguments, vocab_size: int) -> Word2VecConfig:
 def train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dict:
     check_output_dir(training.output_dir, training.overwrite_output_dir, "word2vec", bool(training.resume_from_checkpoint))
     repo_id = check_hub_access(training, training.output_dir)
-    accelerator = Accelerator(log_with=training.report_to, project_dir=training.output_dir)
+    accelerator = make_accelerator(training)
     set_threads(accelerator, training.num_threads)
     set_seed(training.seed)
     # Validate everything cheap before the corpus is read.
@@ -76,17 +81,23 @@ def train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dict
         raise ValueError("optimizer 'adagrad' is GloVe's; word2vec trains with 'sgd' or 'adam'")
     if training.optimizer == "adam" and (probe.architecture, probe.loss) != ("skipgram", "negative_sampling"):
         raise ValueError("optimizer 'adam' runs the book's pipeline, which covers skip-gram with negative sampling only")
+    if training.optimizer == "adam" and args.streaming:
+        raise ValueError(
+            "--streaming builds examples a chunk at a time, which the fast path does: use --optimizer sgd "
+            "(the book's pipeline with Adam keeps all its examples in memory)"
+        )
 
-    texts = load_corpus(args.dataset, text_column=args.text_column)["train"]["text"]
-    vocab = Vocabulary.build(
+    texts = training_text(args.dataset, args.text_column, args.streaming)
+    vocab = build_vocabulary(
         texts, min_count=args.min_count, max_vocab_size=args.max_vocab_size,
         unk_policy=args.unk_policy, lowercase=args.lowercase,
     )
-    corpus = vocab.encode(texts)
+    corpus = encode_corpus(vocab, texts)
     counts = vocab.training_counts
     config = _config(args, vocab_size=len(vocab))
     model = Word2VecModel(config)
     device = accelerator.device
+    world, rank = accelerator.num_processes, accelerator.process_index
 
     if training.learning_rate is None:
         # word2vec.c's / gensim's defaults for SGD, the book's for Adam.
@@ -97,9 +108,9 @@ def train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dict
             corpus, counts, window=config.window, batch_size=training.batch_size, loss=config.loss,
             num_negatives=config.num_negatives, ns_exponent=config.ns_exponent, sample=config.sample,
             sample_rule=config.sample_rule, shrink_windows=config.shrink_windows,
-            negative_sharing=config.negative_sharing,
+            negative_sharing=config.negative_sharing, device=device,
         )
-        model = accelerator.prepare(model)
+        model = prepare_sparse_model(accelerator, model)
         core = accelerator.unwrap_model(model)
 
         def epoch_batches(epoch, generator):
@@ -118,33 +129,43 @@ def train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dict
         optimizer = torch.optim.Adam(model.parameters(), lr=training.learning_rate)
         model, optimizer = accelerator.prepare(model, optimizer)
         core = accelerator.unwrap_model(model)
-        num_batches = data.num_batches(training.batch_size)
+        num_batches = data.num_batches(training.batch_size * world)
 
         def epoch_batches(epoch, generator):
-            for index, batch in enumerate(data.batches(training.batch_size, generator)):
+            # Several processes: each draws the same global batch and trains on its rows (see distributed).
+            for index, batch in enumerate(data.batches(training.batch_size * world, generator)):
                 batch["words"] = round(corpus.raw_words * (index + 1) / num_batches)
                 yield batch
 
         def step(batch, progress):
-            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            size = len(batch["centers"])
+            batch = {k: v.to(device, non_blocking=True) for k, v in shard_rows(batch, rank, world).items()}
+            rows = len(batch["centers"])
+            if rows == 0:
+                accelerator.backward(empty_loss(model))
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                return torch.zeros(()), torch.zeros(())
             out = model(
                 input_ids=batch["centers"], target_ids=batch["contexts_negatives"],
                 labels=batch["labels"], target_mask=batch["masks"],
             )
-            accelerator.backward(out.loss)
+            # The book averages the per-example losses over the batch: weight this slice's mean by its
+            # share of the global batch, times the processes DDP's gradient mean divides by.
+            accelerator.backward(out.loss * (rows * world / size))
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            # The book averages the per-example losses; report the same.
-            return out.loss.detach() * len(batch["centers"]), torch.tensor(float(len(batch["centers"])))
+            return out.loss.detach() * rows, torch.tensor(float(rows))
 
     if training.report_to:
         accelerator.init_trackers("word2vec", config=without_secrets({**asdict(args), **asdict(training)}))
     results = train_loop(
         accelerator, training, epoch_batches=epoch_batches, step=step,
         words_per_epoch=corpus.raw_words, family="word2vec",
+        distribute="interleave" if training.optimizer == "sgd" else "split",
     )
     results.update(vocab_size=len(vocab), corpus_words=corpus.raw_words, seed=training.seed)
-    accelerator.end_training()
+    finish_training(accelerator)
     if not accelerator.is_main_process:
         return results
 

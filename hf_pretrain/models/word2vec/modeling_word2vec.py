@@ -226,5 +226,9 @@ def _duplicate_scale(ids: torch.Tensor, num_rows: int, limit: int) -> torch.Tens
     updates in one step. Capping each row's summed step at `limit` occurrences' worth keeps large
     batches stable and leaves rows seen fewer times untouched.
     """
-    occurrences = torch.bincount(ids, minlength=num_rows)[ids]
-    return (limit / occurrences.to(torch.float32)).clamp_(max=1.0)
+    if ids.device.type == "cpu":
+        occurrences = torch.bincount(ids, minlength=num_rows)[ids].to(torch.float32)
+    else:  # bincount reads its size back to the host; a scatter-add into a fixed size does not
+        ones = torch.ones(ids.shape, dtype=torch.float32, device=ids.device)
+        occurrences = torch.zeros(num_rows, dtype=torch.float32, device=ids.device).index_add_(0, ids, ones)[ids]
+    return (limit / occurrences).clamp_(max=1.0)

@@ -1,0 +1,137 @@
+"""Streaming corpora: a chunk at a time gives what the in-memory corpus gives."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file
+
+from hf_pretrain.arguments import parse_args
+from hf_pretrain.data import load_corpus
+from hf_pretrain.data.glove import build_cooccurrence
+from hf_pretrain.data.streaming import LineStream, StreamingCorpus, build_vocabulary, encode_corpus, training_text
+from hf_pretrain.data.word2vec import WindowBatches
+from hf_pretrain.recipes.fasttext import FastTextArguments, train_fasttext
+from hf_pretrain.recipes.glove import GloVeArguments, GloVeTrainingArguments, train_glove
+from hf_pretrain.recipes.word2vec import Word2VecArguments, train_word2vec
+from hf_pretrain.training import TrainingArguments
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tiny_corpus.txt"
+
+
+@pytest.fixture(scope="module")
+def texts():
+    return training_text(str(FIXTURE))
+
+
+@pytest.fixture(scope="module")
+def stream():
+    return training_text(str(FIXTURE), streaming=True)
+
+
+def test_a_stream_reads_the_same_lines_every_time(texts, stream):
+    assert isinstance(stream, LineStream)
+    assert list(stream) == texts
+    assert list(stream) == texts  # read again from the start
+
+
+def test_counting_pass_gives_the_in_memory_vocabulary(texts, stream):
+    in_memory = build_vocabulary(texts, min_count=2)
+    streamed = build_vocabulary(stream, min_count=2)
+    assert streamed.index_to_word == in_memory.index_to_word
+    np.testing.assert_array_equal(streamed.counts, in_memory.counts)
+
+
+@pytest.mark.parametrize("chunk_chars", [1, 5000, 1 << 30])
+def test_chunks_put_together_are_the_encoded_corpus(texts, stream, chunk_chars):
+    vocab = build_vocabulary(texts, min_count=2)
+    whole = vocab.encode(texts)
+    corpus = encode_corpus(vocab, stream, chunk_chars=chunk_chars)
+    assert isinstance(corpus, StreamingCorpus) and corpus.raw_words == whole.raw_words
+    chunks = list(corpus.chunks())
+    if chunk_chars == 1:
+        assert len(chunks) == len(texts)  # never more than one line per chunk past the limit
+    np.testing.assert_array_equal(np.concatenate([c.ids for c in chunks]), whole.ids)
+    assert sum(c.raw_words for c in chunks) == whole.raw_words
+    lengths = np.concatenate([np.diff(c.offsets) for c in chunks])
+    np.testing.assert_array_equal(lengths, np.diff(whole.offsets))
+
+
+def test_one_chunk_gives_the_in_memory_batches(texts, stream):
+    vocab = build_vocabulary(texts, min_count=2)
+    kwargs = dict(window=3, batch_size=64)
+    memory = WindowBatches(vocab.encode(texts), vocab.training_counts, **kwargs)
+    streamed = WindowBatches(encode_corpus(vocab, stream), vocab.training_counts, **kwargs)
+    a = list(memory.epoch(torch.Generator().manual_seed(3)))
+    b = list(streamed.epoch(torch.Generator().manual_seed(3)))
+    assert len(a) == len(b) > 1
+    for x, y in zip(a, b):
+        assert x.keys() == y.keys()
+        for key in x:
+            assert torch.equal(torch.as_tensor(x[key]), torch.as_tensor(y[key])), key
+
+
+def test_many_chunks_cover_the_corpus_with_rising_word_counts(texts, stream):
+    vocab = build_vocabulary(texts, min_count=2)
+    corpus = encode_corpus(vocab, stream, chunk_chars=3000)
+    batches = list(WindowBatches(corpus, vocab.training_counts, window=3, batch_size=64).epoch(torch.Generator().manual_seed(0)))
+    words = [b["words"] for b in batches]
+    assert words == sorted(words) and words[-1] == corpus.raw_words
+    assert len(list(corpus.chunks())) > 3
+
+
+@pytest.mark.parametrize("chunk_chars", [2000, 1 << 30])
+def test_streamed_cooccurrence_counts_equal_the_in_memory_ones(texts, stream, chunk_chars):
+    vocab = build_vocabulary(texts, min_count=2)
+    whole = build_cooccurrence(vocab.encode(texts), len(vocab), window=5)
+    streamed = build_cooccurrence(encode_corpus(vocab, stream, chunk_chars=chunk_chars), len(vocab), window=5)
+    assert (whole != streamed).nnz == 0 or np.allclose((whole - streamed).data, 0.0, atol=1e-9)
+    assert whole.nnz == streamed.nnz
+
+
+def test_load_corpus_streams_an_iterable_dataset():
+    split = load_corpus(str(FIXTURE), streaming=True)["train"]
+    first = next(iter(split))
+    assert set(first) == {"text"}
+
+
+RECIPES = {
+    "word2vec": (Word2VecArguments, TrainingArguments, train_word2vec, []),
+    "glove": (GloVeArguments, GloVeTrainingArguments, train_glove, []),
+    "fasttext": (FastTextArguments, TrainingArguments, train_fasttext, ["--bucket", "20000"]),
+}
+
+
+@pytest.mark.parametrize("family", sorted(RECIPES))
+def test_streaming_recipe_trains_the_in_memory_model(tmp_path, family):
+    """The tiny corpus is one chunk: the streamed run draws the same batches and ends bit-identical."""
+    arguments, training_arguments, train, extra = RECIPES[family]
+    outputs = {}
+    for name, flags in (("memory", []), ("streaming", ["--streaming"])):
+        out = tmp_path / name
+        args = parse_args(
+            [arguments, training_arguments],
+            ["--dataset", str(FIXTURE), "--output_dir", str(out), "--min_count", "2", "--embedding_dim", "16",
+             "--epochs", "2", "--batch_size", "64", "--logging_steps", "5", "--num_threads", "1",
+             "--similarity_file", "", "--analogy_file", "", *extra, *flags],
+        )
+        results = train(*args)
+        outputs[name] = (load_file(str(out / "model.safetensors")), results, json.loads((out / "all_results.json").read_text()))
+    (memory, memory_results, _), (streamed, streamed_results, saved) = outputs["memory"], outputs["streaming"]
+    assert memory.keys() == streamed.keys()
+    for key in memory:
+        np.testing.assert_array_equal(memory[key], streamed[key], err_msg=key)
+    assert streamed_results["train_loss"] == memory_results["train_loss"]
+    assert saved["corpus_words"] == memory_results["corpus_words"]
+
+
+def test_streaming_refuses_the_books_in_memory_pipeline(tmp_path):
+    args = parse_args(
+        [Word2VecArguments, TrainingArguments],
+        ["--dataset", str(FIXTURE), "--output_dir", str(tmp_path / "out"), "--streaming", "--optimizer", "adam"],
+    )
+    with pytest.raises(ValueError, match="--streaming .*sgd"):
+        train_word2vec(*args)
+    assert not (tmp_path / "out").exists()
