@@ -49,6 +49,9 @@ class Word2VecArguments(EvaluationArguments):
     sample_rule: str = field(default="word2vec", metadata={"help": "word2vec ((sqrt(f/t)+1)t/f) or d2l (sqrt(t/f))."})
     initializer: str = field(default="word2vec", metadata={"help": "word2vec (uniform/zero) or xavier_uniform (d2l)."})
     negative_sharing: int = field(default=1, metadata={"help": "CBOW NS: centres sharing one draw of noise words."})
+    max_row_updates: int = field(
+        default=32, metadata={"help": "Scale a row's summed update in one batch down to this many updates' worth (0: off)."}
+    )
 
 
 def _config(args: Word2VecArguments, vocab_size: int) -> Word2VecConfig:
@@ -66,6 +69,7 @@ def _config(args: Word2VecArguments, vocab_size: int) -> Word2VecConfig:
         sample_rule=args.sample_rule,
         initializer=args.initializer,
         negative_sharing=args.negative_sharing,
+        max_row_updates=args.max_row_updates,
     )
 
 
