@@ -175,3 +175,19 @@ def test_the_books_run_lands_in_the_books_loss_range(tmp_path):
     assert 0.74 <= results["nsp_loss"] <= 0.80, results
     # Without the book's unused prediction slots, the loss over the masked tokens alone is higher.
     assert results["mlm_loss_masked_tokens"] > results["mlm_loss"]
+
+
+def test_grouping_by_length_covers_every_example_with_less_padding(data):
+    def padding_and_examples(**kwargs):
+        padded = real = 0
+        examples = []
+        for batch in data.batches(4, torch.Generator().manual_seed(5), **kwargs):
+            padded += batch["attention_mask"].numel()
+            real += int(batch["attention_mask"].sum())
+            examples += [tuple(row[mask.bool()].tolist()) for row, mask in zip(batch["input_ids"], batch["attention_mask"])]
+        return 1 - real / padded, examples
+
+    plain_padding, plain = padding_and_examples()
+    grouped_padding, grouped = padding_and_examples(group_by_length=True)
+    assert len(grouped) == len(plain) == len(data)
+    assert grouped_padding < plain_padding / 2

@@ -135,3 +135,41 @@ def test_streaming_refuses_the_books_in_memory_pipeline(tmp_path):
     with pytest.raises(ValueError, match="--streaming .*sgd"):
         train_word2vec(*args)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("shard_paragraphs", [3, 10_000])
+def test_streamed_bert_pairs_cover_every_pair_of_consecutive_sentences(texts, stream, shard_paragraphs):
+    from hf_pretrain.data.bert import BertPretrainingData, StreamingBertData, d2l_wiki_paragraphs
+    from hf_pretrain.tokenization import build_word_level_tokenizer
+
+    sentences = [s for p in d2l_wiki_paragraphs(texts) for s in p]
+    tokenizer = build_word_level_tokenizer(sentences, min_frequency=2)
+    memory = BertPretrainingData(texts, tokenizer, max_len=32, seed=0)
+    streamed = StreamingBertData(stream, tokenizer, max_len=32, shard_paragraphs=shard_paragraphs)
+    assert len(streamed) == len(memory) > 0
+    batches = list(streamed.batches(16, torch.Generator().manual_seed(0)))
+    sizes = [len(b["input_ids"]) for b in batches]
+    # Leftovers at a shard's end open the next batch: only the last batch is short.
+    assert all(size == 16 for size in sizes[:-1]) and sum(sizes) == len(memory)
+    assert [b["words"] for b in batches][-1] == len(memory)
+    labels = torch.cat([b["next_sentence_label"] for b in batches])
+    assert 0.3 < float(labels.float().mean()) < 0.7
+    masked = torch.cat([(b["labels"] != -100).flatten() for b in batches])
+    real = torch.cat([(b["attention_mask"] == 1).flatten() for b in batches])
+    assert 0.08 < float(masked.sum() / real.sum()) < 0.2
+    again = list(streamed.batches(16, torch.Generator().manual_seed(0)))
+    assert all(torch.equal(a["input_ids"], b["input_ids"]) for a, b in zip(batches, again))
+
+
+def test_streaming_bert_recipe_trains(tmp_path):
+    from hf_pretrain.recipes.bert import BertArguments, BertTrainingArguments, pretrain_bert
+
+    args = parse_args(
+        [BertArguments, BertTrainingArguments],
+        ["--dataset", str(FIXTURE), "--min_frequency", "2", "--max_len", "32", "--batch_size", "16", "--max_steps", "0",
+         "--epochs", "1", "--logging_steps", "5", "--eval_batches", "0", "--export_transformers", "false",
+         "--streaming", "--num_threads", "1", "--output_dir", str(tmp_path / "bert")],
+    )
+    results = pretrain_bert(*args)
+    assert results["train_examples"] == results["examples"] > 0 and np.isfinite(results["train_loss"])
+    assert (tmp_path / "bert" / "model.safetensors").is_file()

@@ -3,6 +3,7 @@ shared loop → validation losses → folder."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -15,7 +16,8 @@ from accelerate.utils import set_seed
 from transformers import AutoTokenizer
 
 from ..data import load_corpus
-from ..data.bert import BertPretrainingData, d2l_wiki_paragraphs
+from ..data.bert import BertPretrainingData, StreamingBertData, d2l_wiki_sentences
+from ..data.streaming import LineStream
 from ..distributed import empty_loss, shard_rows
 from ..hub import (
     check_hub_access, check_output_dir, publish, render_model_card, without_secrets,
@@ -54,6 +56,14 @@ class BertArguments:
             "as the book's code. Default: the preset's (pytorch for d2l-small, bert for base and large)."
         },
     )
+    streaming: bool = field(
+        default=False,
+        metadata={"help": "Read the corpus as a stream and build sentence pairs shard by shard, instead of in memory."},
+    )
+    group_by_length: bool = field(
+        default=False,
+        metadata={"help": "Batch examples of similar length together (less padding; not with --streaming)."},
+    )
     dropout: Optional[float] = field(
         default=None, metadata={"help": "Dropout on every sublayer and the attention weights (default: the preset's)."}
     )
@@ -78,9 +88,8 @@ class BertTrainingArguments(TrainingArguments):
 
 def build_tokenizer(args: BertArguments, texts):
     if args.tokenizer == "word":
-        sentences = [s for paragraph in d2l_wiki_paragraphs(texts) for s in paragraph]
         # Lower-casing matters only for new text: the pretraining sentences already are.
-        return build_word_level_tokenizer(sentences, min_frequency=args.min_frequency, lowercase=True)
+        return build_word_level_tokenizer(d2l_wiki_sentences(texts), min_frequency=args.min_frequency, lowercase=True)
     if args.tokenizer == "bpe":
         return train_bpe_tokenizer(texts, vocab_size=args.bpe_vocab_size, min_frequency=args.min_frequency, lowercase=True)
     if not os.path.isdir(args.tokenizer):
@@ -96,14 +105,25 @@ def pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
     mlm_loss = args.mlm_loss or ("d2l" if args.preset == "d2l-small" else "masked")
     if mlm_loss not in ("masked", "d2l"):
         raise ValueError(f"--mlm_loss must be 'masked' or 'd2l', got {args.mlm_loss!r}")
+    if args.group_by_length and args.streaming:
+        raise ValueError("--group_by_length sorts the whole corpus' examples by length: it needs the in-memory data, not --streaming")
     accelerator = make_accelerator(training)
     set_threads(accelerator, training.num_threads)
     set_seed(training.seed)
 
-    corpus = load_corpus(args.dataset, text_column=args.text_column)
-    texts = corpus["train"]["text"]
-    tokenizer = build_tokenizer(args, texts)
-    data = BertPretrainingData(texts, tokenizer, max_len=args.max_len, mlm_probability=args.mlm_probability, seed=training.seed)
+    corpus = load_corpus(args.dataset, text_column=args.text_column, streaming=args.streaming)
+    if args.streaming:
+        texts = LineStream(corpus["train"])
+        tokenizer = build_tokenizer(args, texts)
+        data = StreamingBertData(texts, tokenizer, max_len=args.max_len, mlm_probability=args.mlm_probability)
+        validation = list(itertools.islice(LineStream(corpus["validation"]), 20_000)) if "validation" in corpus else None
+    else:
+        texts = corpus["train"]["text"]
+        tokenizer = build_tokenizer(args, texts)
+        data = BertPretrainingData(texts, tokenizer, max_len=args.max_len, mlm_probability=args.mlm_probability, seed=training.seed)
+        validation = corpus["validation"]["text"] if "validation" in corpus else None
+    # The streamed data counts its progress in sentence pairs, the in-memory data in tokens.
+    unit = "example" if args.streaming else "token"
     overrides = {"initializer": args.initializer} if args.initializer else {}
     if args.dropout is not None:
         overrides.update(hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout)
@@ -131,6 +151,8 @@ def pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
 
     def epoch_batches(epoch, generator):
         # Several processes: each draws the same global batch, masks included, and trains on its rows.
+        if args.group_by_length:
+            return data.batches(training.batch_size * world, generator, group_by_length=True)
         return data.batches(training.batch_size * world, generator)
 
     def step(batch, progress):
@@ -171,7 +193,8 @@ def pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
     if training.report_to:
         accelerator.init_trackers("bert", config=without_secrets({**asdict(args), **asdict(training)}))
     results = train_loop(
-        accelerator, training, epoch_batches=epoch_batches, step=step, words_per_epoch=data.num_tokens, family="bert",
+        accelerator, training, epoch_batches=epoch_batches, step=step,
+        words_per_epoch=data.num_pairs if args.streaming else data.num_tokens, family="bert", unit=unit,
         distribute="split",
     )
     steps = max(steps_run[0], 1)
@@ -180,11 +203,10 @@ def pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
         # As the book prints them: means over every step of the run.
         mlm_loss=mlm_sum / steps, nsp_loss=nsp_sum / steps, mlm_loss_definition=mlm_loss,
         mlm_loss_masked_tokens=masked_sum / steps, examples=len(data),
-        train_tokens_per_second=results["train_words_per_second"],
         vocab_size=len(tokenizer), seed=training.seed, num_parameters=sum(p.numel() for p in core.parameters()),
     )
-    if args.eval_batches and "validation" in corpus:
-        results.update(evaluate(core, tokenizer, corpus["validation"]["text"], args, training))
+    if args.eval_batches and validation is not None:
+        results.update(evaluate(core, tokenizer, validation, args, training))
     finish_training(accelerator)
     if not accelerator.is_main_process:
         return results
@@ -288,7 +310,7 @@ def _write(folder, model, tokenizer, args, training, results):
         extra={
             "preset": args.preset, "layers": config.num_hidden_layers, "hidden": config.hidden_size,
             "heads": config.num_attention_heads,
-            "runtime": f"{results['train_runtime']:.1f} s ({results['train_tokens_per_second']:,.0f} tokens/s)",
+            "runtime": f"{results['train_runtime']:.1f} s ({_speed(results)})",
             "corpus_note": (
                 "WikiText-2 (Merity et al. 2016), train split; text from English Wikipedia, CC BY-SA 3.0."
                 if args.dataset.startswith("wikitext") else f"`{args.dataset}`, train split."
@@ -304,3 +326,9 @@ def _write(folder, model, tokenizer, args, training, results):
     )
     with open(os.path.join(folder, "README.md"), "w", encoding="utf-8") as f:
         f.write(card)
+
+
+def _speed(results: dict) -> str:
+    if "train_tokens_per_second" in results:
+        return f"{results['train_tokens_per_second']:,.0f} tokens/s"
+    return f"{results['train_examples_per_second']:,.0f} sentence pairs/s"
