@@ -99,7 +99,7 @@ def bert(args, device) -> list[dict]:
     tokenizer = build_word_level_tokenizer([s for p in d2l_wiki_paragraphs(texts) for s in p], min_frequency=5)
     data = BertPretrainingData(texts, tokenizer, max_len=128, seed=0)
     batches = []
-    for batch in data.batches(args.bert_batch, torch.Generator().manual_seed(0)):
+    for batch in data.batches(args.bert_batch, torch.Generator().manual_seed(0), group_by_length=args.group_by_length):
         batch.pop("words")
         batches.append({k: v.to(device) for k, v in batch.items()})
         if len(batches) == args.bert_steps + 3:
@@ -140,7 +140,7 @@ def bert(args, device) -> list[dict]:
         seconds = sum(taken)
         achieved = sum(flops) / seconds / 1e12
         rows.append({
-            "family": f"bert-{args.bert_preset} bf16 ({name})", "batch_size": args.bert_batch, "steps": len(taken),
+            "family": f"bert-{args.bert_preset} bf16 ({name}{', grouped by length' if args.group_by_length else ''})", "batch_size": args.bert_batch, "steps": len(taken),
             "tokens_per_second": tokens * len(taken) / seconds, "step_seconds": seconds / len(taken),
             "model_tflops": achieved, "mfu": achieved / peak if peak else None, "padding": padding,
         })
@@ -152,13 +152,18 @@ def bert(args, device) -> list[dict]:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", default=["word2vec", "fasttext", "glove", "bert"])
-    parser.add_argument("--word2vec_batch", type=int, nargs="*", default=[2048, 8192])
+    parser.add_argument("--word2vec_batch", type=int, nargs="*", default=[2048])
     parser.add_argument("--word2vec_epochs", type=int, default=5)
+    parser.add_argument(
+        "--word2vec_sweep", type=lambda v: tuple(map(int, v.split(":"))), nargs="*", default=[(8192, 8), (16384, 8)],
+        help="Extra word2vec runs as BATCH:MAX_ROW_UPDATES pairs, e.g. 32768:4.",
+    )
     parser.add_argument("--fasttext_batch", type=int, nargs="*", default=[2048, 8192])
     parser.add_argument("--fasttext_epochs", type=int, default=5)
     parser.add_argument("--glove_batch", type=int, default=65536)
     parser.add_argument("--glove_epochs", type=int, default=15)
     parser.add_argument("--bert_preset", default="base")
+    parser.add_argument("--group_by_length", action="store_true", help="BERT batches of similar lengths (less padding).")
     parser.add_argument("--bert_batch", type=int, default=128)
     parser.add_argument("--bert_steps", type=int, default=20)
     parser.add_argument("--peak_tflops", type=float, default=None)
@@ -181,6 +186,9 @@ def main(argv=None):
                 json.dump({**header, "rows": rows}, f, indent=2)
 
     runs = []
+    for batch, cap in args.word2vec_sweep if "word2vec" in args.only else []:
+        extra = ["--max_row_updates", str(cap)]
+        runs.append(("word2vec", lambda b=batch, e=extra: [{**word_recipe("word2vec", b, args.word2vec_epochs, e), "max_row_updates": int(e[1])}]))
     for family in args.only:
         if family == "word2vec":
             runs += [("word2vec", lambda b=b: [word_recipe("word2vec", b, args.word2vec_epochs, [])]) for b in args.word2vec_batch]
