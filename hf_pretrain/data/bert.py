@@ -26,14 +26,26 @@ __all__ = ["BertPretrainingData", "StreamingBertData", "d2l_wiki_paragraphs", "d
 def d2l_wiki_paragraphs(lines: Iterable[str]) -> list[list[str]]:
     """The book's `_read_wiki` without its shuffle: each line with at least two sentences (split on
     " . "), stripped and lower-cased, as a list of sentences."""
-    return [line.strip().lower().split(" . ") for line in lines if len(line.split(" . ")) >= 2]
+    return list(_paragraphs(lines))
 
 
 def d2l_wiki_sentences(lines: Iterable[str]) -> Iterator[str]:
     """The sentences of `d2l_wiki_paragraphs`, one at a time (for a tokenizer's counting pass)."""
+    for paragraph in _paragraphs(lines):
+        yield from paragraph
+
+
+def _paragraphs(lines: Iterable[str]) -> Iterator[list[str]]:
     for line in lines:
         if len(line.split(" . ")) >= 2:
-            yield from line.strip().lower().split(" . ")
+            yield line.strip().lower().split(" . ")
+
+
+def _check_inputs(tokenizer: PreTrainedTokenizerBase, max_len: int) -> None:
+    if max_len < 5:
+        raise ValueError(f"max_len must be >= 5 ([CLS] A [SEP] B [SEP]), got {max_len}")
+    if tokenizer.mask_token is None or tokenizer.pad_token is None:
+        raise ValueError("the tokenizer needs a mask token and a padding token")
 
 
 def next_sentence_pairs(paragraphs: Sequence[Sequence[str]], rng: random.Random) -> dict[str, list]:
@@ -68,10 +80,7 @@ class BertPretrainingData:
         mlm_probability: float = 0.15,
         seed: int = 0,
     ):
-        if max_len < 5:
-            raise ValueError(f"max_len must be >= 5 ([CLS] A [SEP] B [SEP]), got {max_len}")
-        if tokenizer.mask_token is None or tokenizer.pad_token is None:
-            raise ValueError("the tokenizer needs a mask token and a padding token")
+        _check_inputs(tokenizer, max_len)
         self.tokenizer = tokenizer
         self.max_len = max_len
         self.mlm_probability = mlm_probability
@@ -148,10 +157,7 @@ class StreamingBertData:
         mlm_probability: float = 0.15,
         shard_paragraphs: int = 10_000,
     ):
-        if max_len < 5:
-            raise ValueError(f"max_len must be >= 5 ([CLS] A [SEP] B [SEP]), got {max_len}")
-        if tokenizer.mask_token is None or tokenizer.pad_token is None:
-            raise ValueError("the tokenizer needs a mask token and a padding token")
+        _check_inputs(tokenizer, max_len)
         if shard_paragraphs < 2:
             raise ValueError(f"shard_paragraphs must be >= 2 (a random sentence B comes from another paragraph), got {shard_paragraphs}")
         self.lines = lines
@@ -160,7 +166,7 @@ class StreamingBertData:
         self.mlm_probability = mlm_probability
         self.shard_paragraphs = shard_paragraphs
         paragraphs = pairs = 0
-        for paragraph in self._paragraphs():
+        for paragraph in _paragraphs(self.lines):
             paragraphs += 1
             pairs += len(paragraph) - 1
         if paragraphs < 2:
@@ -170,15 +176,10 @@ class StreamingBertData:
     def __len__(self) -> int:
         return self.num_pairs
 
-    def _paragraphs(self) -> Iterator[list[str]]:
-        for line in self.lines:
-            if len(line.split(" . ")) >= 2:
-                yield line.strip().lower().split(" . ")
-
     def _shards(self) -> Iterator[list[list[str]]]:
         # One shard is held back, so that a last shard of a single paragraph can join it.
         held, shard = None, []
-        for paragraph in self._paragraphs():
+        for paragraph in _paragraphs(self.lines):
             shard.append(paragraph)
             if len(shard) == self.shard_paragraphs:
                 if held is not None:
