@@ -147,8 +147,10 @@ class GloVeModel(GloVePreTrainedModel):
         center_bias, context_bias = self.center_biases.weight.view(-1), self.context_biases.weight.view(-1)
         vocab_size = center.shape[0]
         key = rows * vocab_size + cols
-        if rows.numel() > 1 and not bool((key[1:] >= key[:-1]).all()):
-            order = torch.argsort(key)
+        # On a CPU checking the order is cheaper than sorting; on an accelerator reading the check
+        # back would stall the queue every step, and sorting sorted keys (stably) changes nothing.
+        if rows.numel() > 1 and (rows.device.type != "cpu" or not bool((key[1:] >= key[:-1]).all())):
+            order = torch.argsort(key, stable=True)
             rows, cols, counts = rows[order], cols[order], counts[order]
         counts = counts.to(center.dtype)
         # In (row, col) order the batch is a sparse CSR matrix, and all its dot products w_i · c_j
