@@ -19,6 +19,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
@@ -105,6 +106,9 @@ def make_accelerator(args: TrainingArguments) -> Accelerator:
     launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
     accelerator_available = torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
     cpu = launched and not accelerator_available
+    if cpu and os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
+        # Accelerate shards with FSDP on accelerators only; on CPUs the same launch runs DDP.
+        warnings.warn("FSDP needs GPUs (or other accelerators): on the CPU every process holds the whole model (DDP)")
     # Tracker logs go to output_dir/runs, which the final folder keeps and a Hub push leaves out.
     project = ProjectConfiguration(project_dir=args.output_dir, logging_dir=os.path.join(args.output_dir, "runs"))
     return Accelerator(log_with=args.report_to, project_config=project, cpu=cpu)
@@ -120,6 +124,12 @@ def prepare_sparse_model(accelerator: Accelerator, model: torch.nn.Module) -> to
 def finish_training(accelerator: Accelerator) -> None:
     """Stop the trackers and leave the process group together, once every process got here."""
     accelerator.wait_for_everyone()
+    if accelerator.num_processes > 1:
+        # After a collective, a gloo worker thread drops the tensors it was given, which takes the
+        # GIL. Destroying the group (here, or when DDP's wrapper is freed) joins those threads while
+        # holding the GIL, so a worker still releasing the last barrier's tensors deadlocked the
+        # run now and then; and exiting with it still pending aborted. Give the workers the GIL.
+        time.sleep(0.2)
     accelerator.end_training()
 
 

@@ -31,8 +31,9 @@ FLAGS = {
 }
 
 
-def launch(tmp_path, family, name, batch_size, *flags, processes=2, config_file=None):
-    """Run a recipe script under `accelerate launch`; returns its all_results.json."""
+def launch(tmp_path, family, name, batch_size, *flags, processes=2, config_file=None, stderr=None):
+    """Run a recipe script under `accelerate launch`; returns its all_results.json (and appends what
+    it printed on stderr to the list `stderr`, if given)."""
     out = tmp_path / name
     launcher = [sys.executable, "-m", "accelerate.commands.launch"]
     launcher += ["--config_file", str(config_file)] if config_file else ["--num_processes", str(processes), "--cpu"]
@@ -43,6 +44,8 @@ def launch(tmp_path, family, name, batch_size, *flags, processes=2, config_file=
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
+    if stderr is not None:
+        stderr.append(done.stderr)
     return json.loads((out / "all_results.json").read_text())
 
 
@@ -159,3 +162,16 @@ def test_bert_on_two_processes_follows_one_process_with_the_same_global_batch(tm
 def test_the_shipped_cpu_config_starts_two_processes(tmp_path):
     results = launch(tmp_path, "word2vec", "config", 32, config_file=REPO / "recipes" / "accelerate" / "cpu_2proc.yaml")
     assert results["num_processes"] == 2
+
+
+def test_the_shipped_fsdp_config_on_cpus_warns_and_runs_ddp(tmp_path):
+    # Accelerate shards with FSDP on accelerators only; here the same launch must still train, as DDP,
+    # and say so rather than leave the user believing the model is sharded.
+    config = (REPO / "recipes" / "accelerate" / "fsdp.yaml").read_text()
+    config = config.replace("num_processes: 8", "num_processes: 2").replace("mixed_precision: bf16", 'mixed_precision: "no"')
+    (tmp_path / "fsdp_cpu.yaml").write_text(config)
+    printed = []
+    two = launch(tmp_path, "bert", "fsdp", 8, config_file=tmp_path / "fsdp_cpu.yaml", stderr=printed)
+    one = launch(tmp_path, "bert", "one", 16, processes=1)
+    assert two["num_processes"] == 2 and "FSDP needs GPUs" in printed[0]
+    np.testing.assert_allclose([v for _, v in two["loss_history"]], [v for _, v in one["loss_history"]], rtol=2e-5)
