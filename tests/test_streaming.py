@@ -173,3 +173,29 @@ def test_streaming_bert_recipe_trains(tmp_path):
     results = pretrain_bert(*args)
     assert results["train_examples"] == results["examples"] > 0 and np.isfinite(results["train_loss"])
     assert (tmp_path / "bert" / "model.safetensors").is_file()
+
+
+def test_streamed_bert_data_refuses_bad_inputs(stream, tmp_path):
+    from hf_pretrain.data.bert import StreamingBertData, d2l_wiki_sentences
+    from hf_pretrain.tokenization import build_word_level_tokenizer
+
+    tokenizer = build_word_level_tokenizer(list(d2l_wiki_sentences(stream)), min_frequency=2)
+    with pytest.raises(ValueError, match="shard_paragraphs must be >= 2"):
+        StreamingBertData(stream, tokenizer, shard_paragraphs=1)
+    with pytest.raises(ValueError, match="max_len must be >= 5"):
+        StreamingBertData(stream, tokenizer, max_len=4)
+    one_paragraph = [next(line for line in stream if len(line.split(" . ")) >= 2)]
+    with pytest.raises(ValueError, match="at least 2 paragraphs, got 1"):
+        StreamingBertData(one_paragraph, tokenizer)
+
+
+def test_grouping_by_length_is_refused_with_streaming(tmp_path):
+    from hf_pretrain.recipes.bert import BertArguments, BertTrainingArguments, pretrain_bert
+
+    args = parse_args(
+        [BertArguments, BertTrainingArguments],
+        ["--dataset", str(FIXTURE), "--streaming", "--group_by_length", "--output_dir", str(tmp_path / "bert")],
+    )
+    with pytest.raises(ValueError, match="--group_by_length .* not --streaming"):
+        pretrain_bert(*args)
+    assert not (tmp_path / "bert").exists()

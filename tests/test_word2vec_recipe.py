@@ -118,6 +118,7 @@ def test_output_dir_with_another_model_is_refused(tmp_path):
         (["--min_count", "1000"], ValueError, "removes every word"),
         (["--optimizer", "adam", "--architecture", "cbow"], ValueError, "skip-gram"),
         (["--dataset", "/no/such/corpus.txt"], ValueError, "does not exist"),
+        (["--max_row_updates", "-1"], ValueError, "max_row_updates"),
     ],
 )
 def test_bad_inputs_fail_clearly_without_writing(tmp_path, flags, error, match):
@@ -176,3 +177,8 @@ def test_max_steps_stops_inside_an_epoch_and_resumes(tmp_path):
     np.testing.assert_array_equal(
         WordVectors.from_pretrained(tmp_path / "full").vectors, WordVectors.from_pretrained(tmp_path / "resumed").vectors
     )
+
+
+def test_max_row_updates_reaches_the_saved_config(tmp_path):
+    run(tmp_path, "--epochs", "1", "--max_row_updates", "8")
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["max_row_updates"] == 8

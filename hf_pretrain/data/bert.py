@@ -48,6 +48,13 @@ def _check_inputs(tokenizer: PreTrainedTokenizerBase, max_len: int) -> None:
         raise ValueError("the tokenizer needs a mask token and a padding token")
 
 
+def _encode_pairs(tokenizer: PreTrainedTokenizerBase, pairs: dict, max_len: int):
+    return tokenizer(
+        pairs["text_a"], pairs["text_b"], truncation="longest_first", max_length=max_len,
+        return_special_tokens_mask=True,
+    )
+
+
 def next_sentence_pairs(paragraphs: Sequence[Sequence[str]], rng: random.Random) -> dict[str, list]:
     """Columns `text_a`, `text_b`, `next_sentence_label` (0: B follows A, 1: B is random)."""
     if len(paragraphs) < 2:
@@ -93,10 +100,7 @@ class BertPretrainingData:
         self._rows = self.dataset.to_dict()
 
     def _tokenize(self, batch):
-        return self.tokenizer(
-            batch["text_a"], batch["text_b"], truncation="longest_first", max_length=self.max_len,
-            return_special_tokens_mask=True,
-        )
+        return _encode_pairs(self.tokenizer, batch, self.max_len)
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -206,20 +210,14 @@ class StreamingBertData:
         for shard in self._shards():
             rng.shuffle(shard)
             pairs = next_sentence_pairs(shard, rng)
-            encoded = self.tokenizer(
-                pairs["text_a"], pairs["text_b"], truncation="longest_first", max_length=self.max_len,
-                return_special_tokens_mask=True,
-            )
-            columns = list(encoded.keys())
-            fresh = [{c: encoded[c][i] for c in columns} for i in range(len(pairs["text_a"]))]
-            for i, label in enumerate(pairs["next_sentence_label"]):
-                fresh[i]["next_sentence_label"] = label
-            order = torch.randperm(len(fresh), generator=generator).tolist()
-            rows += [fresh[i] for i in order]
-            while len(rows) >= batch_size:
-                batch, rows = rows[:batch_size], rows[batch_size:]
-                done += len(batch)
-                yield {**collator(batch), "words": done}
+            encoded = {**_encode_pairs(self.tokenizer, pairs, self.max_len), "next_sentence_label": pairs["next_sentence_label"]}
+            order = torch.randperm(len(pairs["text_a"]), generator=generator).tolist()
+            rows += [{c: values[i] for c, values in encoded.items()} for i in order]
+            full = len(rows) - len(rows) % batch_size
+            for start in range(0, full, batch_size):
+                done += batch_size
+                yield {**collator(rows[start : start + batch_size]), "words": done}
+            rows = rows[full:]
         if rows:
             done += len(rows)
             yield {**collator(rows), "words": done}
