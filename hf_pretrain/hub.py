@@ -5,21 +5,17 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import string
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
 import yaml
 
+from .output_dir import NOT_PUBLISHED, OutputDirError, check_output_dir, write_folder_atomically  # noqa: F401 (re-exported)
+
 CARD_DIR = Path(__file__).resolve().parent.parent / "model_cards"
 MODEL_FILES = ("config.json", "model.safetensors")
-
-
-class OutputDirError(ValueError):
-    pass
 
 
 class HubAccessError(RuntimeError):
@@ -72,42 +68,33 @@ def publish(output_dir: str, write: Callable[[str], None], repo_id: Optional[str
             what: str, results: dict) -> None:
     """The end of every recipe: write the folder atomically, then, when `repo_id` is set (by
     `check_hub_access`), push it and record the commit's URL in `results["hub_commit_url"]`."""
-    write_folder_atomically(output_dir, write)
+    written = write_folder_atomically(output_dir, write)
     if repo_id:
-        results["hub_commit_url"] = push_folder(output_dir, repo_id, args, commit_message=f"{what} trained with hf-pretrain")
+        results["hub_commit_url"] = push_folder(
+            output_dir, repo_id, args, commit_message=f"{what} trained with hf-pretrain", files=written
+        )
 
 
-def push_folder(folder: str, repo_id: str, args: HubArguments, commit_message: str) -> str:
-    """Create the repository if needed and upload `folder` as one commit (checkpoints only with
-    `hub_push_checkpoints`); returns the commit's URL."""
+def push_folder(folder: str, repo_id: str, args: HubArguments, commit_message: str,
+                files: Optional[list[str]] = None) -> str:
+    """Create the repository if needed and upload `files` of `folder` (the run's own; default: every
+    file but the run's bookkeeping) as one commit, plus its checkpoints with `hub_push_checkpoints`;
+    returns the commit's URL. The user's own files in the folder stay off the Hub."""
     from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
     root = Path(folder)
-    files = sorted(
-        path for path in root.rglob("*")
-        if path.is_file() and (args.hub_push_checkpoints or path.relative_to(root).parts[0] not in ("checkpoints", "runs"))
-    )
+    if files is None:
+        paths = [p for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] not in ("checkpoints", "runs")]
+    else:
+        paths = [root / name for name in files]
+    if args.hub_push_checkpoints and (root / "checkpoints").is_dir():
+        paths += [p for p in (root / "checkpoints").rglob("*") if p.is_file()]
+    files = sorted(p for p in paths if p.relative_to(root).parts[0] not in NOT_PUBLISHED)
     api = HfApi(token=args.hub_token or get_token())
     api.create_repo(repo_id, private=args.hub_private_repo, exist_ok=True)
     operations = [CommitOperationAdd(path_in_repo=path.relative_to(root).as_posix(), path_or_fileobj=str(path)) for path in files]
     commit = api.create_commit(repo_id, operations=operations, commit_message=commit_message)
     return str(getattr(commit, "commit_url", commit))
-
-
-def check_output_dir(output_dir: str, overwrite: bool, model_type: str, resuming: bool = False) -> None:
-    """Refuse, before any training, to clobber a different model that already lives in `output_dir`."""
-    config = os.path.join(output_dir, "config.json")
-    if overwrite or resuming or not os.path.isfile(config):
-        return
-    try:
-        with open(config, encoding="utf-8") as f:
-            existing = json.load(f).get("model_type")
-    except (OSError, ValueError):
-        existing = "an unreadable config"
-    raise OutputDirError(
-        f"{output_dir} already holds a model ({existing}, this run trains {model_type}); "
-        "pass --overwrite_output_dir to replace it or choose another --output_dir"
-    )
 
 
 class CorruptFileError(ValueError):
@@ -144,31 +131,6 @@ def check_safetensors(path) -> None:
         )
 
 
-def write_folder_atomically(output_dir: str, write: Callable[[str], None]) -> None:
-    """Let `write(tmp)` fill a temporary sibling, then swap it into place: a crash leaves either the
-    old folder or the new one, never a half-written model. Checkpoints already in `output_dir` are
-    carried over."""
-    output_dir = os.path.abspath(output_dir)
-    parent = os.path.dirname(output_dir)
-    os.makedirs(parent, exist_ok=True)
-    temporary = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.", dir=parent)
-    try:
-        write(temporary)
-        old = None
-        if os.path.exists(output_dir):
-            for keep in ("checkpoints", "runs"):
-                if os.path.isdir(os.path.join(output_dir, keep)):
-                    os.replace(os.path.join(output_dir, keep), os.path.join(temporary, keep))
-            old = temporary + ".old"
-            os.replace(output_dir, old)
-        os.replace(temporary, output_dir)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
-
-
 def card_examples(vectors) -> dict:
     """Words for the query code of a word-vector card, taken from its vocabulary so the code runs:
     `probe_word` for `most_similar` and `analogy_example`, an `analogy(...)` line (or a comment when
@@ -181,21 +143,58 @@ def card_examples(vectors) -> dict:
     return {"probe_word": probe, "analogy_example": analogy}
 
 
+# A score enters a card's model-index only when at least this percent of its evaluation set (word
+# pairs, analogy questions) is in the vocabulary: a Spearman over 6 of 353 pairs says nothing about
+# the vectors, yet the Hub would list it beside scores over the whole set.
+MIN_MODEL_INDEX_COVERAGE = 50.0
+
+# (results key, dataset name, dataset type, metric type, label, results key of the percent of the
+# set left out as out of vocabulary). The coverage key is optional: entries without it (BERT's
+# validation metrics) are published whenever their value is a finite number.
 WORD_VECTOR_RESULTS = (
-    ("wordsim353_spearman", "WordSim-353", "wordsim353", "spearmanr", "Spearman correlation"),
-    ("google_analogy_accuracy", "Google analogy", "google_analogy", "accuracy", "Accuracy (3CosAdd)"),
+    ("wordsim353_spearman", "WordSim-353", "wordsim353", "spearmanr", "Spearman correlation", "wordsim353_oov_ratio"),
+    ("google_analogy_accuracy", "Google analogy", "google_analogy", "accuracy", "Accuracy (3CosAdd)",
+     "google_analogy_oov_ratio"),
 )
+
+
+def _left_out_of_index(results: dict, entry: tuple) -> Optional[str]:
+    """Why the score `entry` names stays out of the model-index, or None when it is published: it is
+    missing (not evaluated, or skipped), not a finite number, or its coverage is unknown or below
+    MIN_MODEL_INDEX_COVERAGE."""
+    import math
+    import numbers
+
+    def number(value) -> bool:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+    value = results.get(entry[0])
+    if value is None:
+        return "not evaluated"
+    if not number(value):
+        return "not a finite number"
+    if len(entry) > 5:
+        oov_ratio = results.get(entry[5])
+        if not number(oov_ratio):
+            return f"in-vocabulary coverage unknown: no {entry[5]} in the results"
+        coverage = 100.0 - float(oov_ratio)
+        if coverage < MIN_MODEL_INDEX_COVERAGE:
+            return (
+                f"in-vocabulary coverage {coverage:.1f} %, below the {MIN_MODEL_INDEX_COVERAGE:g} % needed "
+                "to publish it in the card metadata"
+            )
+    return None
 
 
 def _model_index(model_name: str, task: dict, results: dict, entries: tuple) -> list:
     found = [
         {
             "task": task,
-            "dataset": {"type": ds_type, "name": ds_name},
-            "metrics": [{"type": metric, "value": round(float(results[key]), 4), "name": label}],
+            "dataset": {"type": entry[2], "name": entry[1]},
+            "metrics": [{"type": entry[3], "value": round(float(results[entry[0]]), 4), "name": entry[4]}],
         }
-        for key, ds_name, ds_type, metric, label in entries
-        if results.get(key) is not None
+        for entry in entries
+        if _left_out_of_index(results, entry) is None
     ]
     return [{"name": model_name, "results": found}] if found else []
 
@@ -214,23 +213,36 @@ def render_model_card(
 ) -> str:
     """Fill `model_cards/<family>.md` (a `string.Template`) and prepend YAML metadata for the Hub.
 
-    `eval_results` lists (results key, dataset name, dataset type, metric type, label) for the
-    card's `model-index`; word-vector families keep the default.
+    `eval_results` lists (results key, dataset name, dataset type, metric type, label[, results key
+    of the out-of-vocabulary percent]) for the card's `model-index`; word-vector families keep the
+    default. A score is published there only when it is a finite number and, for entries with the
+    sixth field, at least MIN_MODEL_INDEX_COVERAGE percent of its set is in the vocabulary; a skipped
+    evaluation (``*_skipped`` in `results`, no score) is not published. The metadata's `metrics` list
+    the published metric types. Templates may use ``$min_coverage``.
     """
     metadata = {
         "library_name": "hf-pretrain",
         "license": "cc-by-sa-3.0" if dataset.startswith("wikitext") else "apache-2.0",
         "tags": ["hf-pretrain", family, *tags],
         "datasets": [{"wikitext-2": "Salesforce/wikitext", "ptb": "ptb-text-only/ptb_text_only"}.get(dataset, dataset)],
-        "metrics": sorted({entry[3] for entry in eval_results}),
     }
     task = task or {"type": "feature-extraction", "name": "Word similarity and analogy"}
     index = _model_index(model_name, task, results, eval_results)
     if index:
+        metadata["metrics"] = sorted({metric["type"] for result in index[0]["results"] for metric in result["metrics"]})
         metadata["model-index"] = index
     rows = "\n".join(f"| `{k}` | {v} |" for k, v in hyperparameters.items())
+    # A score kept out of the model-index for its coverage stays in the table, the run's full record,
+    # labelled with the reason, so a reader sees both the number and how little it covers.
+    low_coverage = {}
+    for entry in eval_results:
+        reason = _left_out_of_index(results, entry)
+        if reason and reason.startswith("in-vocabulary coverage"):
+            low_coverage[entry[0]] = reason
     result_rows = "\n".join(
-        f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |"
+        f"| {k}{f' ({low_coverage[k]})' if k in low_coverage else ''} | "
+        + (f"{v:.4f}" if isinstance(v, float) else str(v).replace("|", "\\|"))
+        + " |"
         for k, v in results.items()
         if not isinstance(v, (list, dict))  # curves and per-section details live in all_results.json
     )
@@ -241,6 +253,6 @@ def render_model_card(
         hyperparameters=rows,
         results=result_rows,
         hardware=f"{platform.machine()} CPU, {os.cpu_count()} cores" if not extra.get("device") else extra["device"],
-        **{k: v for k, v in extra.items() if k != "device"},
+        **{"min_coverage": f"{MIN_MODEL_INDEX_COVERAGE:g}", **{k: v for k, v in extra.items() if k != "device"}},
     )
     return "---\n" + yaml.safe_dump(metadata, sort_keys=False) + "---\n\n" + body
