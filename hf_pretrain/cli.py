@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -150,16 +151,30 @@ def cmd_export(args) -> None:
     folder, out = Path(args.model), Path(args.out)
     vectors = load_word_vectors(folder, "export")
     write_header, _ = EXPORT_FORMATS[args.format]
-    if out.is_dir():
-        raise UserError(f"{out} is a folder; give the path of the file to write")
+    check_export_target(folder, out, args.overwrite)
+    # Written beside the target and renamed over it, so a failure (a full disk) leaves the old file.
+    temporary = out.with_name(f".{out.name}.partial")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        vectors.save_word2vec_format(out, write_header=write_header)
+        vectors.save_word2vec_format(temporary, write_header=write_header)
+        os.replace(temporary, out)
     except ValueError as err:
         raise UserError(f"cannot export {folder}: {err}") from None
     except OSError as err:
         raise UserError(f"cannot write {out}: {err.strerror or err}") from None
+    finally:
+        temporary.unlink(missing_ok=True)
     print(f"wrote {len(vectors)} words x {vectors.vector_size} dimensions to {out} ({args.format})")
+
+
+def check_export_target(folder: Path, out: Path, overwrite: bool) -> None:
+    """Never export over the model being read, and over another existing file only when asked."""
+    if out.is_dir():
+        raise UserError(f"{out} is a folder; give the path of the file to write")
+    if out.exists() and out.resolve().parent == folder.resolve():
+        raise UserError(f"{out} is a file of the model {folder}: exporting over it would destroy the model; choose another path")
+    if out.exists() and not overwrite:
+        raise UserError(f"{out} already exists: pass --overwrite to replace it, or choose another path")
 
 
 def cmd_encode(args) -> None:
@@ -315,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
                f"{PROG} export outputs/fasttext vectors.vec --format fasttext-vec"], cmd_export)
     sub.add_argument("model", metavar="MODEL", help="a saved word2vec, GloVe or fastText folder (or WordVectors.save)")
     sub.add_argument("out", metavar="OUT", help="the file to write")
+    sub.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     sub.add_argument("--format", choices=tuple(EXPORT_FORMATS), default="word2vec",
                      help="word2vec text ('N D' header; the default), GloVe text (no header) or fastText .vec")
 

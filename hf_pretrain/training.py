@@ -18,6 +18,8 @@ import json
 import math
 import os
 import shutil
+import signal
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -29,9 +31,10 @@ from accelerate.utils import ProjectConfiguration
 from tqdm.auto import tqdm
 
 from .distributed import rounds
-from .hub import HubArguments, check_safetensors
-
-STATE_FILE = "trainer_state.json"
+from .hub import CorruptFileError, HubArguments
+from .output_dir import write_error
+from .preemption import StopRequest, TrainingInterrupted, follow_launcher
+from .resume import STATE_FILE, CheckpointMismatchError, check_same_run, checkpoint_problem, latest_checkpoint, new_run_id
 
 
 @dataclass
@@ -57,6 +60,10 @@ class TrainingArguments(HubArguments):
     )
     resume_from_checkpoint: Optional[str] = field(
         default=None, metadata={"help": "A checkpoint folder, or 'latest' for the newest in output_dir."}
+    )
+    ignore_checkpoint_mismatch: bool = field(
+        default=False,
+        metadata={"help": "Resume even when the arguments or the corpus differ from the checkpoint's run (not recommended)."},
     )
     report_to: Optional[str] = field(default=None, metadata={"help": "Accelerate tracker: tensorboard, wandb, all..."})
     num_threads: Optional[int] = field(default=None, metadata={"help": "torch intra-op threads (default: all cores)."})
@@ -100,6 +107,7 @@ def make_accelerator(args: TrainingArguments) -> Accelerator:
     """
     from .distributed import cpu_processes_requested, relaunch_with_torchrun
 
+    follow_launcher()
     processes = cpu_processes_requested()
     if processes:
         relaunch_with_torchrun(processes)
@@ -173,16 +181,12 @@ def checkpoint_dir(output_dir: str) -> str:
     return os.path.join(output_dir, "checkpoints")
 
 
-def latest_checkpoint(output_dir: str) -> Optional[str]:
-    root = checkpoint_dir(output_dir)
-    if not os.path.isdir(root):
-        return None
-    steps = [d for d in os.listdir(root) if d.startswith("step_") and d[5:].isdigit()]
-    return os.path.join(root, max(steps, key=lambda d: int(d[5:]))) if steps else None
-
-
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite: training stops before any model is written."""
+
+
+class NoTrainingDataError(ValueError):
+    """An epoch gave no batch to train on: the corpus is too small for the settings."""
 
 
 def train_loop(
@@ -195,12 +199,18 @@ def train_loop(
     family: str,
     unit: str = "word",
     distribute: str = "interleave",
+    identity: Optional[dict] = None,
 ) -> dict:
     """Run the epochs. With several processes (see `distributed`), `distribute="interleave"` trains
     each process on every N-th batch and keeps the replicas equal with `ReplicaSync`;
     `"split"` hands every process every (global) batch, for the recipe to take its rows with
     `shard_rows`, and leaves the gradients to DDP. Steps count rounds, so they mean the same on
-    every process; losses and words are summed over the processes."""
+    every process; losses and words are summed over the processes.
+
+    `identity` (see `resume.run_identity`) is saved in every checkpoint, and a resume from a checkpoint
+    whose identity differs is refused. SIGTERM or SIGINT stop the run after the current step (with
+    several processes, at the next logging step, which they all reach together) with a checkpoint,
+    raising `TrainingInterrupted`."""
     if distribute not in ("interleave", "split"):
         raise ValueError(f"distribute must be 'interleave' or 'split', got {distribute!r}")
     world, rank = accelerator.num_processes, accelerator.process_index
@@ -211,6 +221,7 @@ def train_loop(
     }
     last_checkpoint = None
     sync = None
+    run_id = new_run_id()
 
     def synchronise():
         if sync is not None:
@@ -220,24 +231,14 @@ def train_loop(
         synchronise()
         # A loss can stay finite for a step after the weights overflowed: never save those as good.
         check_finite_weights(accelerator, state, last_checkpoint)
-        return save_checkpoint(accelerator, args.output_dir, state, family)
+        return save_checkpoint(
+            accelerator, args.output_dir, state, family, identity=identity, run_id=run_id, last_good=last_checkpoint
+        )
 
-    resume = args.resume_from_checkpoint
-    if resume:
-        path = latest_checkpoint(args.output_dir) if resume == "latest" else resume
-        if path is None or not os.path.isfile(os.path.join(path, STATE_FILE)):
-            raise FileNotFoundError(f"no checkpoint to resume from at {resume!r} (looked for {STATE_FILE})")
-        with open(os.path.join(path, STATE_FILE), encoding="utf-8") as f:
-            saved = json.load(f)
-        if saved.get("family") != family:
-            raise ValueError(f"{path} is a {saved.get('family')!r} checkpoint; this recipe trains {family!r}")
+    if args.resume_from_checkpoint:
+        last_checkpoint, saved = resume_state(accelerator, args, family, identity)
         state.update(saved["state"])
-        for name in sorted(os.listdir(path)):
-            if name.endswith(".safetensors"):
-                check_safetensors(os.path.join(path, name))
-        # weights_only is accelerate's default too; said here so that resuming never unpickles code.
-        accelerator.load_state(path, load_kwargs={"weights_only": True})
-        last_checkpoint = path
+        run_id = saved.get("run_id", run_id)
     if interleave:
         from .distributed import ReplicaSync
 
@@ -260,14 +261,19 @@ def train_loop(
     # On an accelerator the losses stay on the device between logging steps: reading one back every
     # step would stall the queue. On a CPU reading it is free, so a NaN is caught at the step it appears.
     check_each_step = device.type == "cpu"
-    pending = torch.zeros(2, dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)  # summed loss and count since the last flush
+    # Summed loss and count since the last flush, and (several processes) whether a stop was asked for.
+    pending = torch.zeros(3, dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
     running = [0.0, 0.0]
+    stop = StopRequest()
 
-    def flush():
-        """Add the pending losses of every process to the running, epoch and run totals."""
+    def flush() -> bool:
+        """Add the pending losses of every process to the running, epoch and run totals; returns
+        whether any process was asked to stop (the stop flag travels in the same reduction)."""
         nonlocal pending
+        if stop:
+            pending[2] = 1.0
         totals = accelerator.reduce(pending, "sum") if world > 1 else pending
-        loss_sum, count = totals.tolist()
+        loss_sum, count, stops = totals.tolist()
         pending = torch.zeros_like(pending)
         if not math.isfinite(loss_sum):
             raise NonFiniteLossError(
@@ -280,70 +286,99 @@ def train_loop(
         state["loss_count"] += count
         state["run_loss_sum"] += loss_sum
         state["run_loss_count"] += count
+        return stops > 0
 
-    for epoch in range(state["epoch"], epochs):
-        if stopped:
-            break
-        generator = torch.Generator().manual_seed(args.seed * 1_000_003 + epoch)
-        epoch_words = 0
-        skip = state["step_in_epoch"] if epoch == state["epoch"] else 0
-        if epoch != state["epoch"]:
-            state.update(epoch=epoch, step_in_epoch=0, loss_sum=0.0, loss_count=0.0)
-        running[:] = [0.0, 0.0]
-        stream = epoch_batches(epoch, generator)
-        for index, (words, batch) in enumerate(rounds(stream, world, rank) if interleave else rounds(stream, 1, 0)):
-            if index < skip:
-                epoch_words = words
-                continue
-            if by_steps:
-                progress = state["global_step"] / args.max_steps
-            else:
-                progress = (epoch * words_per_epoch + epoch_words) / total_words
-            if batch is not None:
-                loss_sum, count = step(batch, progress)
-                if check_each_step and not math.isfinite(float(loss_sum)):
-                    raise NonFiniteLossError(
-                        f"the loss became {float(loss_sum)} at epoch {epoch}, step {state['global_step'] + 1}; "
-                        + _stopped(last_checkpoint)
-                    )
-                pending += torch.stack([loss_sum.detach().to(pending), torch.as_tensor(count).to(pending)])
-            state["step_in_epoch"] = index + 1
-            state["global_step"] += 1
-            bar.update(1 if by_steps else words - epoch_words)
-            trained_words += words - epoch_words
-            epoch_words = words
-            if interleave and state["global_step"] % args.sync_steps == 0:
-                synchronise()
-            if state["global_step"] % args.logging_steps == 0:
-                flush()
-                if running[1]:
-                    elapsed = time.perf_counter() - start
-                    bar.set_postfix({"loss": f"{running[0] / running[1]:.4f}", f"{unit}s_s": f"{trained_words / elapsed:,.0f}"})
-                    accelerator.log({"train_loss": running[0] / running[1], "epoch": epoch}, step=state["global_step"])
-                    state["loss_history"].append([state["global_step"], running[0] / running[1]])
-                running[:] = [0.0, 0.0]
-            steps = args.checkpointing_steps
-            if steps not in (None, "epoch") and state["global_step"] % int(steps) == 0:
-                flush()
-                last_checkpoint = checkpoint()
-            if by_steps and state["global_step"] >= args.max_steps:
-                stopped = True
-                break
+    def interrupt():
+        """Save where the run is and leave: what a preempted job needs to continue later."""
         flush()
-        if stopped:
-            # Ended inside an epoch: report its partial mean, and keep the position resumable.
-            if state["loss_count"]:
-                partial_loss = state["loss_sum"] / state["loss_count"]
+        path = last_checkpoint
+        if path is None or not path.endswith(f"step_{state['global_step']}"):
+            path = checkpoint()
+        name = signal_name(stop.signum)
+        message = (
+            f"training stopped by {name} at step {state['global_step']} (epoch {state['epoch']}); checkpoint {path} "
+            "holds the run: continue it with the same command and --resume_from_checkpoint latest"
+        )
+        if accelerator.is_main_process:
+            print(message, file=sys.stderr, flush=True)
+        raise TrainingInterrupted(message, stop.signum or signal.SIGTERM)
+
+    with stop.installed():
+        for epoch in range(state["epoch"], epochs):
+            if stopped:
+                break
+            generator = torch.Generator().manual_seed(args.seed * 1_000_003 + epoch)
+            epoch_words = 0
+            skip = state["step_in_epoch"] if epoch == state["epoch"] else 0
+            if epoch != state["epoch"]:
+                state.update(epoch=epoch, step_in_epoch=0, loss_sum=0.0, loss_count=0.0)
+            running[:] = [0.0, 0.0]
+            stream = epoch_batches(epoch, generator)
+            index = -1
+            for index, (words, batch) in enumerate(rounds(stream, world, rank) if interleave else rounds(stream, 1, 0)):
+                if index < skip:
+                    epoch_words = words
+                    continue
+                if by_steps:
+                    progress = state["global_step"] / args.max_steps
+                else:
+                    progress = (epoch * words_per_epoch + epoch_words) / total_words
+                if batch is not None:
+                    loss_sum, count = step(batch, progress)
+                    if check_each_step and not math.isfinite(float(loss_sum)):
+                        raise NonFiniteLossError(
+                            f"the loss became {float(loss_sum)} at epoch {epoch}, step {state['global_step'] + 1}; "
+                            + _stopped(last_checkpoint)
+                        )
+                    pending[:2] += torch.stack([loss_sum.detach().to(pending), torch.as_tensor(count).to(pending)])
+                state["step_in_epoch"] = index + 1
+                state["global_step"] += 1
+                bar.update(1 if by_steps else words - epoch_words)
+                trained_words += words - epoch_words
+                epoch_words = words
+                if interleave and state["global_step"] % args.sync_steps == 0:
+                    synchronise()
+                if state["global_step"] % args.logging_steps == 0:
+                    stopping = flush()
+                    if running[1]:
+                        elapsed = time.perf_counter() - start
+                        bar.set_postfix({"loss": f"{running[0] / running[1]:.4f}", f"{unit}s_s": f"{trained_words / elapsed:,.0f}"})
+                        accelerator.log({"train_loss": running[0] / running[1], "epoch": epoch}, step=state["global_step"])
+                        state["loss_history"].append([state["global_step"], running[0] / running[1]])
+                    running[:] = [0.0, 0.0]
+                    if stopping:
+                        bar.close()
+                        interrupt()
+                elif world == 1 and stop:
+                    bar.close()
+                    interrupt()
+                steps = args.checkpointing_steps
+                if steps not in (None, "epoch") and state["global_step"] % int(steps) == 0:
+                    flush()
+                    last_checkpoint = checkpoint()
+                if by_steps and state["global_step"] >= args.max_steps:
+                    stopped = True
+                    break
+            if index < 0:
+                raise NoTrainingDataError(
+                    f"epoch {epoch} gave no batch to train on: the corpus gives no training example with these "
+                    "settings (more text, a lower --min_count or a smaller --window or --max_len give it some)"
+                )
+            flush()
+            if stopped:
+                # Ended inside an epoch: report its partial mean, and keep the position resumable.
+                if state["loss_count"]:
+                    partial_loss = state["loss_sum"] / state["loss_count"]
+                if args.checkpointing_steps is not None:
+                    last_checkpoint = checkpoint()
+                break
+            synchronise()
+            state["epoch_losses"].append(state["loss_sum"] / max(state["loss_count"], 1.0))
+            state["epoch_end_steps"].append(state["global_step"])
+            state.update(epoch=epoch + 1, step_in_epoch=0, loss_sum=0.0, loss_count=0.0)
+            accelerator.log({"epoch_loss": state["epoch_losses"][-1]}, step=state["global_step"])
             if args.checkpointing_steps is not None:
                 last_checkpoint = checkpoint()
-            break
-        synchronise()
-        state["epoch_losses"].append(state["loss_sum"] / max(state["loss_count"], 1.0))
-        state["epoch_end_steps"].append(state["global_step"])
-        state.update(epoch=epoch + 1, step_in_epoch=0, loss_sum=0.0, loss_count=0.0)
-        accelerator.log({"epoch_loss": state["epoch_losses"][-1]}, step=state["global_step"])
-        if args.checkpointing_steps is not None:
-            last_checkpoint = checkpoint()
     bar.close()
     synchronise()
     check_finite_weights(accelerator, state, last_checkpoint)
@@ -369,6 +404,7 @@ def train_loop(
         f"train_{unit}s_per_second": trained_words / runtime if runtime > 0 else float("nan"),
         "global_step": state["global_step"],
         "num_processes": world,
+        "run_id": run_id,
     }
 
 
@@ -394,18 +430,63 @@ def check_finite_weights(accelerator: Accelerator, state: dict, last_checkpoint:
                 )
 
 
-def save_checkpoint(accelerator: Accelerator, output_dir: str, state: dict, family: str) -> str:
-    """`accelerator.save_state` plus the loop's position, written beside the final name and renamed
-    into place so that a crash mid-save leaves the previous checkpoint intact."""
+def signal_name(signum: Optional[int]) -> str:
+    return signal.Signals(signum).name if signum else "a stop signal on another process"
+
+
+def resume_state(accelerator: Accelerator, args: TrainingArguments, family: str, identity: Optional[dict]):
+    """Load the checkpoint `--resume_from_checkpoint` names, once it is known to be whole and of this
+    run; returns its path and its saved loop state."""
+    resume = args.resume_from_checkpoint
+    path = latest_checkpoint(args.output_dir) if resume == "latest" else resume
+    if path is None or not os.path.isfile(os.path.join(path, STATE_FILE)):
+        raise FileNotFoundError(f"no checkpoint to resume from at {resume!r} (looked for {STATE_FILE})")
+    problem = checkpoint_problem(path)
+    if problem:
+        raise CorruptFileError(f"cannot resume from {path}: {problem}")
+    with open(os.path.join(path, STATE_FILE), encoding="utf-8") as f:
+        saved = json.load(f)
+    if saved.get("family") != family:
+        raise ValueError(f"{path} is a {saved.get('family')!r} checkpoint; this recipe trains {family!r}")
+    check_same_run(path, saved, identity, args.ignore_checkpoint_mismatch)
+    try:
+        # weights_only is accelerate's default too; said here so that resuming never unpickles code.
+        accelerator.load_state(path, load_kwargs={"weights_only": True})
+    except RuntimeError as error:
+        if "size mismatch" not in str(error) and "Missing key" not in str(error):
+            raise
+        raise CheckpointMismatchError(
+            f"cannot resume from {path}: its weights have other shapes than this command's model "
+            f"({str(error).splitlines()[-1].strip()[:200]})"
+        ) from None
+    return path, saved
+
+
+def save_checkpoint(accelerator: Accelerator, output_dir: str, state: dict, family: str, *,
+                    identity: Optional[dict] = None, run_id: Optional[str] = None, last_good: Optional[str] = None) -> str:
+    """`accelerator.save_state` plus the loop's position and the run's identity, written beside the
+    final name and renamed into place, so that a crash or a full disk mid-save leaves the previous
+    checkpoint intact and no partial folder behind."""
     final = os.path.join(checkpoint_dir(output_dir), f"step_{state['global_step']}")
     temporary = final + ".tmp"
     if accelerator.is_main_process:
         shutil.rmtree(temporary, ignore_errors=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(temporary)
+    try:
+        accelerator.save_state(temporary)
+        if accelerator.is_main_process:
+            with open(os.path.join(temporary, STATE_FILE), "w", encoding="utf-8") as f:
+                json.dump({"family": family, "run_id": run_id, "identity": identity, "state": state}, f)
+                f.flush()
+                os.fsync(f.fileno())
+    except Exception as error:
+        shutil.rmtree(temporary, ignore_errors=True)
+        kept = f"the last good checkpoint {last_good} is intact" if last_good else "no earlier checkpoint exists"
+        converted = write_error(error, f"checkpoint {final} could not be written", f"training stopped; {kept}")
+        if converted is None:
+            raise
+        raise converted from error
     if accelerator.is_main_process:
-        with open(os.path.join(temporary, STATE_FILE), "w", encoding="utf-8") as f:
-            json.dump({"family": family, "state": state}, f)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(temporary, final)
     accelerator.wait_for_everyone()

@@ -19,8 +19,10 @@ from ..data import load_corpus
 from ..data.bert import BertPretrainingData, StreamingBertData, d2l_wiki_sentences
 from ..data.streaming import LineStream
 from ..distributed import empty_loss, shard_rows
+from ..output_dir import claim_output_dir
+from ..resume import run_identity, vocabulary_of
 from ..hub import (
-    check_hub_access, check_output_dir, publish, render_model_card, without_secrets,
+    check_hub_access, publish, render_model_card, without_secrets,
 )
 from ..models.bert import HfpBertConfig, HfpBertForPreTraining
 from ..tokenization import build_word_level_tokenizer, train_bpe_tokenizer
@@ -98,7 +100,11 @@ def build_tokenizer(args: BertArguments, texts):
 
 
 def pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
-    check_output_dir(training.output_dir, training.overwrite_output_dir, "hfp_bert", bool(training.resume_from_checkpoint))
+    with claim_output_dir(training, "hfp_bert"):
+        return _pretrain_bert(args, training)
+
+
+def _pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
     repo_id = check_hub_access(training, training.output_dir)
     if training.optimizer != "adam":
         raise ValueError(f"BERT pretraining uses --optimizer adam, got {training.optimizer!r}")
@@ -195,6 +201,7 @@ def pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
     results = train_loop(
         accelerator, training, epoch_batches=epoch_batches, step=step,
         words_per_epoch=data.num_pairs if args.streaming else data.num_tokens, family="bert", unit=unit,
+        identity=run_identity(args, training, vocabulary=vocabulary_of(tokenizer), dataset=args.dataset),
         distribute="split",
     )
     steps = max(steps_run[0], 1)

@@ -9,6 +9,7 @@ from typing import Optional
 
 from ..data import load_corpus
 from ..hub import HubArguments, OutputDirError, check_hub_access, publish, without_secrets
+from ..output_dir import OutputDirLock
 from ..tokenization import BERT_SPECIAL_TOKENS, train_bpe_tokenizer
 
 
@@ -26,6 +27,8 @@ class BpeArguments(HubArguments):
 
 
 def train_bpe(args: BpeArguments) -> dict:
+    if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
+        raise OutputDirError(f"--output_dir {args.output_dir} is a file, not a folder: choose a folder to write the tokenizer to")
     if os.path.isfile(os.path.join(args.output_dir, "tokenizer.json")) and not args.overwrite_output_dir:
         raise OutputDirError(
             f"{args.output_dir} already holds a tokenizer; pass --overwrite_output_dir to replace it "
@@ -45,5 +48,7 @@ def train_bpe(args: BpeArguments) -> dict:
         with open(os.path.join(folder, "bpe_args.json"), "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)
 
-    publish(args.output_dir, write, repo_id, args, "BPE tokenizer", results)
+    os.makedirs(args.output_dir, exist_ok=True)
+    with OutputDirLock(args.output_dir):
+        publish(args.output_dir, write, repo_id, args, "BPE tokenizer", results)
     return results

@@ -21,15 +21,17 @@ from ..data.streaming import build_vocabulary, encode_corpus, training_text
 from ..data.fasttext import bpe_subwords, char_ngram_subwords, train_bpe
 from ..data.word2vec import WindowBatches
 from ..fasttext_vectors import BPE_FILE, FastTextVectors
+from ..output_dir import claim_output_dir
+from ..resume import run_identity, vocabulary_of
 from ..hub import (
-    check_hub_access, check_output_dir, publish, render_model_card, without_secrets,
+    check_hub_access, publish, render_model_card, without_secrets,
 )
 from ..models.fasttext import FastTextConfig, FastTextModel
 from ..training import (
     TrainingArguments, finish_training, linear_decay, make_accelerator, prepare_sparse_model, set_threads, train_loop,
 )
 from ..visualization import plot_training
-from .evaluation import EvaluationArguments, evaluate_vectors
+from .evaluation import EvaluationArguments, check_evaluation_files, evaluate_vectors
 from .word2vec import _corpus_note
 
 DEFAULT_OUTPUT_DIR = "outputs/fasttext"
@@ -128,8 +130,13 @@ def _default_output_dir(training: TrainingArguments) -> None:
 
 def train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dict:
     _default_output_dir(training)
-    check_output_dir(training.output_dir, training.overwrite_output_dir, "fasttext", bool(training.resume_from_checkpoint))
+    with claim_output_dir(training, "fasttext"):
+        return _train_fasttext(args, training)
+
+
+def _train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dict:
     repo_id = check_hub_access(training, training.output_dir)
+    check_evaluation_files(args)
     accelerator = make_accelerator(training)
     threads = set_threads(accelerator, training.num_threads)
     set_seed(training.seed)
@@ -188,6 +195,7 @@ def train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dict
         results = train_loop(
             accelerator, training, epoch_batches=epoch_batches, step=step,
             words_per_epoch=corpus.raw_words, family="fasttext",
+            identity=run_identity(args, training, vocabulary=vocabulary_of(vocab), dataset=args.dataset),
         )
     finally:
         torch.set_num_threads(threads)
@@ -197,9 +205,8 @@ def train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dict
         return results
 
     vectors = FastTextVectors.from_model(core, vocab, bpe_tokenizer=bpe)
-    results.update(evaluate_vectors(vectors, args))  # unseen words composed from their subwords
-    if args.similarity_file:
-        results["wordsim353_spearman_in_vocab"] = float(vectors.evaluate_word_pairs(args.similarity_file, oov="skip")["spearman"])
+    # Unseen words composed from their subwords; the in-vocabulary figure beside it.
+    results.update(evaluate_vectors(vectors, args))
     publish(training.output_dir, lambda tmp: _write(tmp, core, vocab, bpe, vectors, args, training, results), repo_id, training, "fasttext", results)
     return results
 

@@ -12,14 +12,16 @@ from accelerate.utils import set_seed
 
 from ..data.streaming import build_vocabulary, encode_corpus, training_text
 from ..data.glove import CooccurrenceBatches, build_cooccurrence
+from ..output_dir import claim_output_dir
+from ..resume import run_identity, vocabulary_of
 from ..hub import (
-    card_examples, check_hub_access, check_output_dir, publish, render_model_card, without_secrets,
+    card_examples, check_hub_access, publish, render_model_card, without_secrets,
 )
 from ..models.glove import GloVeConfig, GloVeModel
 from ..training import TrainingArguments, finish_training, make_accelerator, prepare_sparse_model, set_threads, train_loop
 from ..visualization import plot_training
 from ..vectors import WordVectors
-from .evaluation import EvaluationArguments, evaluate_vectors
+from .evaluation import EvaluationArguments, check_evaluation_files, evaluate_vectors
 from .word2vec import _corpus_note
 
 
@@ -68,8 +70,13 @@ def _config(args: GloVeArguments, vocab_size: int) -> GloVeConfig:
 
 
 def train_glove(args: GloVeArguments, training: TrainingArguments) -> dict:
-    check_output_dir(training.output_dir, training.overwrite_output_dir, "glove", bool(training.resume_from_checkpoint))
+    with claim_output_dir(training, "glove"):
+        return _train_glove(args, training)
+
+
+def _train_glove(args: GloVeArguments, training: TrainingArguments) -> dict:
     repo_id = check_hub_access(training, training.output_dir)
+    check_evaluation_files(args)
     # Validate everything cheap before the corpus is read.
     if training.optimizer != "adagrad":
         raise ValueError(f"GloVe trains with AdaGrad, as glove.c: optimizer must be 'adagrad', got {training.optimizer!r}")
@@ -110,6 +117,7 @@ def train_glove(args: GloVeArguments, training: TrainingArguments) -> dict:
     results = train_loop(
         accelerator, training, epoch_batches=epoch_batches, step=step,
         words_per_epoch=batches.num_pairs, family="glove", unit="pair",
+        identity=run_identity(args, training, vocabulary=vocabulary_of(vocab), dataset=args.dataset),
     )
     results.update(
         cooccurrence_seconds=cooccurrence_seconds, nonzeros=batches.num_pairs, vocab_size=len(vocab),

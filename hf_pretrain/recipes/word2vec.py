@@ -13,8 +13,10 @@ from accelerate.utils import set_seed
 from ..data.streaming import build_vocabulary, encode_corpus, training_text
 from ..data.word2vec import D2LWord2VecData, WindowBatches
 from ..distributed import empty_loss, shard_rows
+from ..output_dir import claim_output_dir
+from ..resume import run_identity, vocabulary_of
 from ..hub import (
-    card_examples, check_hub_access, check_output_dir, publish, render_model_card, without_secrets,
+    card_examples, check_hub_access, publish, render_model_card, without_secrets,
 )
 from ..models.word2vec import Word2VecConfig, Word2VecModel
 from ..training import (
@@ -22,7 +24,7 @@ from ..training import (
 )
 from ..visualization import plot_training
 from ..vectors import WordVectors
-from .evaluation import EvaluationArguments, evaluate_vectors
+from .evaluation import EvaluationArguments, check_evaluation_files, evaluate_vectors
 
 
 @dataclass
@@ -74,8 +76,13 @@ def _config(args: Word2VecArguments, vocab_size: int) -> Word2VecConfig:
 
 
 def train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dict:
-    check_output_dir(training.output_dir, training.overwrite_output_dir, "word2vec", bool(training.resume_from_checkpoint))
+    with claim_output_dir(training, "word2vec"):
+        return _train_word2vec(args, training)
+
+
+def _train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dict:
     repo_id = check_hub_access(training, training.output_dir)
+    check_evaluation_files(args)
     accelerator = make_accelerator(training)
     set_threads(accelerator, training.num_threads)
     set_seed(training.seed)
@@ -166,6 +173,7 @@ def train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dict
     results = train_loop(
         accelerator, training, epoch_batches=epoch_batches, step=step,
         words_per_epoch=corpus.raw_words, family="word2vec",
+        identity=run_identity(args, training, vocabulary=vocabulary_of(vocab), dataset=args.dataset),
         distribute="interleave" if training.optimizer == "sgd" else "split",
     )
     results.update(vocab_size=len(vocab), corpus_words=corpus.raw_words, seed=training.seed)

@@ -1,13 +1,15 @@
-"""Kill a training run with SIGKILL at a random checkpoint, resume it, and compare the final weights
-with those of an uninterrupted run, bit for bit.
+"""Kill a training run at a random checkpoint (SIGKILL) or stop it there as a scheduler does (SIGTERM),
+resume it, and compare the final weights with those of an uninterrupted run, bit for bit.
 
     python tests/stress/kill_resume.py --repeat 10                 # every family, 10 kills each
     python tests/stress/kill_resume.py --family glove --repeat 3
+    python tests/stress/kill_resume.py --signal TERM --repeat 5    # SIGTERM: the run writes its own checkpoint
 
 Each run is a real `python recipes/train_*.py` process on the tiny fixture corpus, with one torch
 thread (`--threads` for more), checkpointing every 2 steps. The killer waits until a randomly
 chosen checkpoint has been written and kills the process at once, while it trains on; a kill that
 comes after the run has finished does not count as a kill and is retried with an earlier checkpoint.
+With SIGTERM the run must stop after its current step, write a checkpoint there and exit with 143.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ RUNS = {
 }
 CHECKPOINT_EVERY = 2
 THREADS = 1
+SIGNAL = signal.SIGKILL
 
 
 def command(family: str, output_dir: Path, *extra: str) -> list[str]:
@@ -65,14 +68,18 @@ def checkpoint_steps(output_dir: Path) -> list[int]:
 
 
 def kill_at(family: str, output_dir: Path, step: int, timeout: float = 300) -> bool:
-    """Start the run and SIGKILL it as soon as checkpoint `step` exists. False if it ended first."""
+    """Start the run and send it SIGNAL as soon as checkpoint `step` exists. False if it ended first."""
     process = subprocess.Popen(command(family, output_dir), env=environment(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
     while process.poll() is None and time.monotonic() < deadline:
         if step in checkpoint_steps(output_dir):
-            process.send_signal(signal.SIGKILL)
+            process.send_signal(SIGNAL)
             process.wait()
+            if SIGNAL == signal.SIGTERM and process.returncode == 0:
+                return False  # the signal came after the last step: the run finished
+            if SIGNAL == signal.SIGTERM and process.returncode != 128 + signal.SIGTERM:
+                raise RuntimeError(f"{family}: SIGTERM ended the run with exit {process.returncode}, not 143")
             return True
         time.sleep(0.002)
     process.kill()
@@ -119,9 +126,12 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--seed", type=int, default=None, help="Seed of the kill points (default: random).")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each run.")
+    parser.add_argument("--signal", choices=("KILL", "TERM"), default="KILL",
+                        help="KILL: die at once; TERM: stop after the step with a checkpoint, as on preemption.")
     args = parser.parse_args(argv)
-    global THREADS
+    global THREADS, SIGNAL
     THREADS = args.threads
+    SIGNAL = getattr(signal, f"SIG{args.signal}")
     rng = random.Random(args.seed)
     tally = {}
     for family in args.family or sorted(RUNS):
