@@ -469,11 +469,14 @@ def save_checkpoint(accelerator: Accelerator, output_dir: str, state: dict, fami
     checkpoint intact and no partial folder behind."""
     final = os.path.join(checkpoint_dir(output_dir), f"step_{state['global_step']}")
     temporary = final + ".tmp"
-    if accelerator.is_main_process:
-        shutil.rmtree(temporary, ignore_errors=True)
-    accelerator.wait_for_everyone()
     try:
+        if accelerator.is_main_process:
+            shutil.rmtree(temporary, ignore_errors=True)
+        accelerator.wait_for_everyone()
         accelerator.save_state(temporary)
+        # save_state returns on each process when its own files are written: every process's RNG
+        # state must be in the folder before the main process renames it into place.
+        accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             with open(os.path.join(temporary, STATE_FILE), "w", encoding="utf-8") as f:
                 json.dump({"family": family, "run_id": run_id, "identity": identity, "state": state}, f)

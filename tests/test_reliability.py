@@ -454,6 +454,32 @@ def test_sigterm_to_accelerate_launch_reaches_the_trainer(tmp_path):
     assert not (out / "model.safetensors").exists() and not (out / LOCK).exists()
 
 
+@pytest.mark.slow
+def test_sigterm_to_a_two_process_launch_checkpoints_every_process_at_one_step(tmp_path):
+    out = tmp_path / "model"
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+              str(REPO / "recipes" / "accelerate" / "cpu_2proc.yaml")]
+    flags = ["--batch_size", "64", "--checkpointing_steps", "100", "--logging_steps", "20"]
+    launcher = subprocess.Popen([*launch, *command(out, "--epochs", "100", *flags)[1:]],
+                                env=environment(), stderr=subprocess.PIPE, text=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(launcher.stderr), daemon=True)
+    reader.start()
+    wait_for(checkpoint_exists(out, 100), launcher)
+    launcher.send_signal(signal.SIGTERM)
+    launcher.wait(timeout=60)
+    reader.join(timeout=60)
+    log = "".join(lines)
+    assert "training stopped by SIGTERM at step" in log, log[-3000:]
+    step = int(log.split("training stopped by SIGTERM at step ")[1].split()[0])
+    assert step % 20 == 0 and (out / "checkpoints" / f"step_{step}" / "random_states_1.pkl").is_file()
+    assert not (out / "model.safetensors").exists()
+    resumed = subprocess.run([*launch, *command(out, "--epochs", "100", *flags, "--resume_from_checkpoint", "latest")[1:]],
+                             env=environment(), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((out / "all_results.json").read_text())["num_processes"] == 2
+
+
 def children(pid):
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
