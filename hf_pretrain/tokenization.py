@@ -15,11 +15,12 @@ separator, mask. They get ids 0-4 in that order.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from typing import Iterable, Iterator, Sequence
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
+
+from .data.vocab import count_words, word_pipeline
 
 __all__ = [
     "BERT_SPECIAL_TOKENS",
@@ -91,15 +92,17 @@ def build_word_level_tokenizer(
     if not isinstance(min_frequency, int) or min_frequency < 1:
         raise ValueError(f"min_frequency must be an integer >= 1, got {min_frequency!r}")
     # Counted here rather than with `WordLevelTrainer`: when a special token also occurs in the
-    # corpus, the trainer gives it a second id and leaves a hole in the id range.
-    counter: Counter = Counter()
-    for text in texts:
-        counter.update((text.lower() if lowercase else text).split())
+    # corpus, the trainer gives it a second id and leaves a hole in the id range. `count_words`
+    # reads words through the same normalizer and pre-tokenizer as the tokenizer below.
+    counter = count_words(texts, lowercase=lowercase)
     reserved = set(special_tokens)
     words = sorted((w for w, c in counter.items() if c >= min_frequency and w not in reserved), key=lambda w: (-counter[w], w))
     vocab = {token: index for index, token in enumerate([*special_tokens, *words])}
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token=roles["unk_token"]))
-    _set_text_processing(tokenizer, lowercase, pre_tokenizers.WhitespaceSplit())
+    normalizer, pre_tokenizer = word_pipeline(lowercase)
+    if normalizer is not None:
+        tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizer
     return _wrap(tokenizer, roles, model_max_length)
 
 

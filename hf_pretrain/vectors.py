@@ -214,11 +214,14 @@ class WordVectors:
         model = AutoModel.from_pretrained(os.fspath(path), **kwargs)
         if not hasattr(model, "word_embeddings"):
             raise TypeError(f"{type(model).__name__} loaded from {path} holds no word vectors")
+        words_from = "the vocab given" if vocab is not None else "tokenizer.json"
+        vocab = vocab if vocab is not None else Vocabulary.load(path)
+        _check_vocabulary_size(path, words_from, len(vocab), getattr(model.config, "vocab_size", None))
         if getattr(model.config, "model_type", None) == "fasttext":
             from .fasttext_vectors import FastTextVectors
 
-            return FastTextVectors.from_model(model, vocab or Vocabulary.load(path), folder=path)
-        return cls.from_model(model, vocab or Vocabulary.load(path))
+            return FastTextVectors.from_model(model, vocab, folder=path)
+        return cls.from_model(model, vocab)
 
     # ------------------------------------------------------------------ similarity queries
 
@@ -663,6 +666,16 @@ class WordVectors:
         if not isinstance(vocab, dict) or "words" not in vocab:
             raise ValueError(f"{path_dir / VOCAB_FILE} must be a JSON object with a 'words' list")
         return cls(vocab["words"], tensors["vectors"], vocab.get("counts"))
+
+
+def _check_vocabulary_size(folder, words_from: str, num_words: int, num_rows: int | None) -> None:
+    """Word `i` names row `i`, so a vocabulary of another size is another vocabulary: its words
+    would name the wrong rows."""
+    if num_rows is not None and num_words != num_rows:
+        raise ValueError(
+            f"{folder}: {words_from} has {num_words} words but the model has {num_rows} word rows "
+            "(vocab_size in config.json, model.safetensors); the vocabulary and the weights must come from the same run"
+        )
 
 
 # ---------------------------------------------------------------------- file readers

@@ -239,7 +239,6 @@ def test_directory_with_splits(tmp_path):
     write(tmp_path / "dev.txt", "v1\n")
     write(tmp_path / "test.raw", "")  # an empty split stays present
     write(tmp_path / "README.txt", "not corpus text\n")
-    write(tmp_path / "latest.txt", "no split name\n")
     write(tmp_path / "sub" / "train.txt", "not searched\n")
     corpus = load_corpus(tmp_path)
     assert list(corpus) == ["train", "validation", "test"]

@@ -9,7 +9,7 @@
 
 Plain-text sources give one row per line, in file order, blank lines included, with the line
 ending removed (``"\\n"``, ``"\\r\\n"`` and ``"\\r"`` all end a line, as in the ``datasets`` text
-builder).
+builder). A UTF-8 byte order mark at the start of a file is not text and is dropped.
 """
 
 from __future__ import annotations
@@ -18,14 +18,18 @@ import bz2
 import codecs
 import gzip
 import io
+import itertools
 import logging
 import lzma
 import os
 import re
+import stat
+import zlib
 from pathlib import Path
 from typing import IO, Iterator, Mapping, Sequence, Union
 
 import datasets
+from datasets.fingerprint import Hasher
 
 __all__ = ["CorpusError", "KNOWN_CORPORA", "load_corpus"]
 
@@ -56,6 +60,12 @@ _PTB_FILES = {"train": "ptb.train.txt", "validation": "ptb.valid.txt", "test": "
 
 # 1 MiB keeps the UTF-8 check's memory flat even for a file that is one huge line.
 _CHUNK_SIZE = 1 << 20
+# UTF-8 that drops a byte order mark at the start of a file (Windows editors write one); a
+# U+FEFF anywhere else stays text.
+_ENCODING = "utf-8-sig"
+_BOM = "\ufeff"
+# What gzip, lzma and bz2 raise for a cut or corrupted stream (bz2's is a plain OSError).
+_DAMAGED_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError)
 
 _TRUE_VALUES = {"1", "ON", "YES", "TRUE"}
 _TEXT_SUFFIXES = {".txt", ".tokens", ".raw"}
@@ -125,15 +135,21 @@ def load_corpus(
             on any error. The packaged copy is used by default because it is identical.
         cache_dir: ``datasets`` cache directory for sources that go through ``load_dataset``.
 
-    Directories are not searched recursively. Files whose names contain ``train``,
-    ``valid``/``validation``/``val``/``dev`` or ``test`` (with suffix ``.txt``, ``.tokens`` or
-    ``.raw``, optionally ``.gz``/``.xz``/``.bz2``) become those splits; when none do, every
-    text file goes to ``train``. README/LICENSE files are skipped.
+    Directories are not searched recursively. Their text files (suffix ``.txt``, ``.tokens`` or
+    ``.raw``, optionally ``.gz``/``.xz``/``.bz2``; README/LICENSE files are skipped) are split by
+    name: when every name contains ``train``, ``valid``/``validation``/``val``/``dev`` or
+    ``test``, each file goes to that split; when no name does, every file goes to ``train``; a
+    directory that mixes the two is a CorpusError naming the files that fit no split, so no file
+    is ever left out unnoticed.
+
+    A named pipe (``<(zcat corpus.gz)``, ``mkfifo``) can be read only once: it is read into
+    memory when loading, also with ``streaming``.
 
     Raises:
         CorpusError: unknown name, missing path, file that is not UTF-8 (naming the byte
-            offset of the first bad byte), empty or whitespace-only corpus, unusable column,
-            or a Hub source that is unreachable or offline.
+            offset of the first bad byte), truncated or damaged compressed file, empty or
+            whitespace-only corpus, directory mixing split-named and other files, unusable
+            column, or a Hub source that is unreachable or offline.
     """
     cache_dir = os.fspath(cache_dir) if cache_dir is not None else None
     if isinstance(name_or_path, (list, tuple)):
@@ -157,7 +173,7 @@ def load_corpus(
     raw = os.fspath(name_or_path)
     path = Path(raw).expanduser()
     if path.exists():
-        path = path.resolve()
+        path = _resolve(path)
         files = _directory_splits(path) if path.is_dir() else {"train": [path]}
         corpus = _load_local_files(files, streaming, text_column, split, cache_dir)
         return _finish(corpus, split, streaming, source=str(path))
@@ -336,7 +352,20 @@ def _existing_path(p) -> Path:
     path = Path(os.fspath(p)).expanduser()
     if not path.exists():
         raise CorpusError(f"corpus path does not exist: {path.absolute()}")
-    return path.resolve()
+    return _resolve(path)
+
+
+def _resolve(path: Path) -> Path:
+    # A pipe from process substitution (/dev/fd/63) resolves to a name like "pipe:[1234]" that
+    # cannot be opened; its own name can.
+    return path if _is_pipe(path) else path.resolve()
+
+
+def _is_pipe(path: Path) -> bool:
+    try:
+        return stat.S_ISFIFO(path.stat().st_mode)
+    except OSError:
+        return False
 
 
 def _directory_splits(directory: Path) -> dict[str, list[Path]]:
@@ -363,7 +392,11 @@ def _directory_splits(directory: Path) -> dict[str, list[Path]]:
     if not splits:
         return {"train": candidates}
     if unsplit:
-        logger.info("ignoring files without a split name in %s: %s", directory, [p.name for p in unsplit])
+        raise CorpusError(
+            f"{directory} mixes files named by split with files that fit no split "
+            f"({', '.join(p.name for p in unsplit)}): name every text file by its split (train, "
+            "valid/validation/val/dev, test) or none of them (then all are train), or move the others out"
+        )
     return {s: splits[s] for s in _PACKAGED_SPLITS if s in splits}
 
 
@@ -388,8 +421,13 @@ def _load_local_files(files: dict[str, list[Path]], streaming, text_column, spli
     if len(builders) > 1:
         raise CorpusError("cannot mix plain-text and tabular (csv/json/parquet) files in one corpus")
     builder = builders.pop()
+    pipes = [p for paths in files.values() for p in paths if _is_pipe(p)]
+    if pipes and builder is not None:
+        raise CorpusError(f"{pipes[0]} is a named pipe; {builder} files are read only from regular files")
     if builder is not None:
         return _load_local_tabular(builder, files, streaming, text_column, cache_dir)
+    if pipes:
+        return _load_in_memory(files, streaming)
 
     data_files = {s: [str(p) for p in paths] for s, paths in files.items()}
     if streaming:
@@ -415,15 +453,59 @@ def _load_local_files(files: dict[str, list[Path]], streaming, text_column, spli
     # The datasets text builder fails on a split made only of empty files; such files
     # contribute no lines anyway.
     nonempty = {s: [str(p) for p in paths if not _is_empty_file(p)] for s, paths in files.items()}
-    loaded = datasets.load_dataset(
-        "text", data_files={s: ps for s, ps in nonempty.items() if ps}, cache_dir=cache_dir
+    # The datasets text builder opens a compressed file without the encoding it is given, so it
+    # would keep a byte order mark there: such splits are read by this module's line reader.
+    marked = {s for s, paths in nonempty.items() if any(_compression(Path(p)) and _starts_with_bom(p) for p in paths)}
+    by_builder = {s: ps for s, ps in nonempty.items() if ps and s not in marked}
+    loaded = (
+        datasets.load_dataset("text", data_files=by_builder, encoding=_ENCODING, cache_dir=cache_dir) if by_builder else {}
     )
-    return datasets.DatasetDict(
-        {
-            s: loaded[s] if nonempty[s] else datasets.Dataset.from_dict({"text": []}, features=_TEXT_FEATURES, split=s)
-            for s in files
-        }
+    out = {}
+    for s in files:
+        if s in marked:
+            out[s] = _generated_split(nonempty[s], s, cache_dir)
+        elif nonempty[s]:
+            out[s] = loaded[s]
+        else:
+            out[s] = datasets.Dataset.from_dict({"text": []}, features=_TEXT_FEATURES, split=s)
+    return datasets.DatasetDict(out)
+
+
+def _starts_with_bom(path) -> bool:
+    with _open_binary(path) as f:
+        return f.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8
+
+
+def _generated_split(paths: list[str], split: str, cache_dir) -> datasets.Dataset:
+    # Keyed by each file's size and modification time, so an edited file is read again.
+    identity = [(p, os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in paths]
+    return datasets.Dataset.from_generator(
+        _generate_lines, features=_TEXT_FEATURES, gen_kwargs={"paths": paths}, cache_dir=cache_dir,
+        split=split, fingerprint=Hasher.hash(identity),
     )
+
+
+def _load_in_memory(files: dict[str, list[Path]], streaming):
+    """The lines of every file, read once into memory: a named pipe can be read only once, and
+    the datasets builders read only regular files."""
+    lines = {s: [line for p in paths for line in _read_lines_once(p)] for s, paths in files.items()}
+    check = lines["train"] if "train" in lines else [t for ls in lines.values() for t in ls]
+    if not any(t.strip() for t in check):
+        names = files.get("train") or [p for paths in files.values() for p in paths]
+        raise CorpusError(f"corpus is empty (or whitespace only): {', '.join(map(str, names))}")
+    corpus = datasets.DatasetDict(
+        {s: datasets.Dataset.from_dict({"text": ls}, features=_TEXT_FEATURES, split=s) for s, ls in lines.items()}
+    )
+    if streaming:
+        return datasets.IterableDatasetDict({s: ds.to_iterable_dataset() for s, ds in corpus.items()})
+    return corpus
+
+
+def _read_lines_once(path: Path) -> list[str]:
+    with _open_binary(path) as f:
+        data = b"".join(_read_chunks(f, path))
+    _scan_utf8(io.BytesIO(data), path)
+    return [row["text"] for row in _lines(io.BytesIO(data), path)]
 
 
 def _load_local_tabular(builder, files, streaming, text_column, cache_dir):
@@ -463,25 +545,51 @@ def _open_binary(path) -> IO[bytes]:
 
 def _check_utf8(path: Path) -> bool:
     """Raise CorpusError if ``path`` is not UTF-8; return whether it has non-whitespace text."""
+    with _open_binary(path) as f:
+        return _scan_utf8(f, path)
+
+
+def _scan_utf8(f: IO[bytes], path: Path) -> bool:
     has_text = False
+    at_start = True  # whether the first character, maybe a byte order mark, is still to come
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset = 0  # bytes handed to the decoder so far
-    with _open_binary(path) as f:
-        while True:
+    # The empty chunk at the end flushes the decoder, which reports a character cut at the end.
+    for chunk in itertools.chain(_read_chunks(f, path), [b""]):
+        final = not chunk
+        # A multi-byte character cut by the chunk boundary waits in the decoder, and the
+        # error position counts from the start of those waiting bytes.
+        pending = len(decoder.getstate()[0])
+        try:
+            text = decoder.decode(chunk, final=final)
+        except UnicodeDecodeError as e:
+            raise _utf8_error(path, offset - pending + e.start, e) from None
+        if at_start and text:
+            text, at_start = text.removeprefix(_BOM), False
+        if not has_text and text.strip():
+            has_text = True
+        offset += len(chunk)
+    return has_text
+
+
+def _read_chunks(f: IO[bytes], path) -> Iterator[bytes]:
+    """The bytes of ``f`` in chunks; a cut or corrupted compressed file is a CorpusError naming it."""
+    while True:
+        try:
             chunk = f.read(_CHUNK_SIZE)
-            final = not chunk
-            # A multi-byte character cut by the chunk boundary waits in the decoder, and the
-            # error position counts from the start of those waiting bytes.
-            pending = len(decoder.getstate()[0])
-            try:
-                text = decoder.decode(chunk, final=final)
-            except UnicodeDecodeError as e:
-                raise _utf8_error(path, offset - pending + e.start, e) from None
-            if not has_text and text.strip():
-                has_text = True
-            if final:
-                return has_text
-            offset += len(chunk)
+        except _DAMAGED_ERRORS as e:
+            _raise_if_damaged(path, e)
+            raise
+        if not chunk:
+            return
+        yield chunk
+
+
+def _raise_if_damaged(path, err: Exception) -> None:
+    """Raise CorpusError for one of ``_DAMAGED_ERRORS`` when it comes from decompressing ``path``;
+    from a plain file it is an ordinary I/O error, left as it is."""
+    if _compression(Path(path)) is not None:
+        raise CorpusError(f"{path} is truncated or damaged ({err}); compress it again or download it again") from err
 
 
 def _utf8_error(path: Path, offset: int, err: UnicodeDecodeError) -> CorpusError:
@@ -504,16 +612,23 @@ def _first_utf8_error(path: Path) -> CorpusError | None:
 def _generate_lines(paths: list[str]) -> Iterator[dict]:
     for path in paths:
         with _open_binary(path) as raw:
-            # newline=None gives the same line splitting as the datasets text builder.
-            with io.TextIOWrapper(raw, encoding="utf-8", newline=None) as f:
-                try:
-                    for line in f:
-                        yield {"text": line[:-1] if line.endswith("\n") else line}
-                except UnicodeDecodeError as e:
-                    error = _first_utf8_error(Path(path))
-                    if error is None:
-                        raise
-                    raise error from e
+            yield from _lines(raw, path)
+
+
+def _lines(raw: IO[bytes], path) -> Iterator[dict]:
+    # newline=None gives the same line splitting as the datasets text builder.
+    with io.TextIOWrapper(raw, encoding=_ENCODING, newline=None) as f:
+        try:
+            for line in f:
+                yield {"text": line[:-1] if line.endswith("\n") else line}
+        except UnicodeDecodeError as e:
+            error = _first_utf8_error(Path(path))
+            if error is None:
+                raise
+            raise error from e
+        except _DAMAGED_ERRORS as e:
+            _raise_if_damaged(path, e)
+            raise
 
 
 # ------------------------------------------------------------------------------ helpers

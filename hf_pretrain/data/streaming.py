@@ -22,9 +22,10 @@ CHUNK_CHARS = 8 << 20
 class LineStream:
     """The lines of one split of a streamed corpus; every iteration reads it again from the start."""
 
-    def __init__(self, dataset, read_batch: int = 4096):
+    def __init__(self, dataset, read_batch: int = 4096, source: str | None = None):
         self.dataset = dataset
         self.read_batch = read_batch
+        self.source = source  # the corpus, named in errors
 
     def __iter__(self) -> Iterator[str]:
         for batch in self.dataset.iter(batch_size=self.read_batch):
@@ -69,18 +70,21 @@ def corpus_chunks(corpus: Corpus) -> Iterable[EncodedCorpus]:
 
 
 def training_text(dataset: str, text_column: str | None = None, streaming: bool = False) -> Union[list[str], LineStream]:
-    """The train split's lines: a list, or with `streaming` a `LineStream` that reads them lazily."""
+    """The train split's lines: a list, or with `streaming` a `LineStream` that reads them lazily.
+
+    A corpus without a train split is a CorpusError naming the splits it has."""
     if not streaming:
-        return load_corpus(dataset, text_column=text_column)["train"]["text"]
-    return LineStream(load_corpus(dataset, streaming=True, text_column=text_column)["train"])
+        return load_corpus(dataset, text_column=text_column, split="train")["text"]
+    return LineStream(load_corpus(dataset, streaming=True, text_column=text_column, split="train"), source=str(dataset))
 
 
-def build_vocabulary(texts: Union[list[str], LineStream], **kwargs) -> Vocabulary:
+def build_vocabulary(texts: Union[list[str], LineStream], source: str | None = None, **kwargs) -> Vocabulary:
     """`Vocabulary.build`, with a progress bar over the lines when they are streamed (their number is
-    unknown until this pass has read them)."""
+    unknown until this pass has read them). `source` (by default a stream's) names the corpus in errors."""
     if isinstance(texts, LineStream):
+        source = source or texts.source
         texts = tqdm(texts, desc="counting words", unit=" lines", unit_scale=True, dynamic_ncols=True)
-    return Vocabulary.build(texts, **kwargs)
+    return Vocabulary.build(texts, source=source, **kwargs)
 
 
 def encode_corpus(vocab: Vocabulary, texts: Union[list[str], LineStream], chunk_chars: int = CHUNK_CHARS) -> Corpus:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -19,10 +20,60 @@ COUNTS_FILE = "word_counts.json"
 UNK_POLICIES = ("drop", "keep")
 # Characters encoded per tokenizer call; a longer line is cut at spaces into pieces of about this size.
 ENCODE_BATCH_CHARS = 1 << 20
+# Characters counted per batch: large enough that one split() and one Counter.update serve many lines.
+COUNT_BATCH_CHARS = 1 << 16
+# Python's str.split() also splits at the information separators U+001C-U+001F; the tokenizers'
+# WhitespaceSplit (Unicode White_Space) does not. On every other character the two agree.
+_SPLIT_DISAGREES = "\x1c\x1d\x1e\x1f"
+# str.lower() gives what the Lowercase normalizer gives, much faster, on text made of these
+# characters only: Latin, Greek but its capital sigma (which Python lowers to a final sigma at the
+# end of a word), Cyrillic, punctuation and symbols, CJK, full-width forms. Elsewhere the two may
+# differ: they follow different Unicode versions.
+_LOWER_MAY_DISAGREE = re.compile("[^\x00-\u03a2\u03a4-\u052f\u2000-\u2bff\u3000-\u9fff\uff00-\uffef]")
 
 
 class VocabularyError(ValueError):
     pass
+
+
+def word_pipeline(lowercase: bool = False) -> tuple[normalizers.Normalizer | None, pre_tokenizers.PreTokenizer]:
+    """What makes text into words: the normalizer (None when not lower-casing) and pre-tokenizer of
+    every word-level tokenizer here. `count_words` reads text with exactly these."""
+    return (normalizers.Lowercase() if lowercase else None), pre_tokenizers.WhitespaceSplit()
+
+
+def count_words(texts: Iterable[str], lowercase: bool = False) -> Counter:
+    """Count the words of `texts` as the tokenizer of `word_pipeline(lowercase)` cuts them, so the
+    counts are those of the words that training encodes."""
+    normalizer, pre_tokenizer = word_pipeline(lowercase)
+    counter: Counter = Counter()
+    batch: list[str] = []
+    size = 0
+    for text in texts:
+        for piece in _pieces(text, ENCODE_BATCH_CHARS):
+            batch.append(piece)
+            size += len(piece)
+            if size >= COUNT_BATCH_CHARS:
+                counter.update(_words(batch, normalizer, pre_tokenizer))
+                batch, size = [], 0
+    if batch:
+        counter.update(_words(batch, normalizer, pre_tokenizer))
+    return counter
+
+
+def _words(lines: list[str], normalizer, pre_tokenizer) -> list[str]:
+    """The words of `lines` through `normalizer` and `pre_tokenizer`, with Python doing the work
+    where it gives the same result faster."""
+    if normalizer is not None:
+        lines = [
+            line.lower() if line.isascii() or _LOWER_MAY_DISAGREE.search(line) is None else normalizer.normalize_str(line)
+            for line in lines
+        ]
+    # A newline separates words for both splitters, so the lines can be split as one text.
+    text = "\n".join(lines)
+    if not any(separator in text for separator in _SPLIT_DISAGREES):
+        return text.split()
+    return [word for word, _ in pre_tokenizer.pre_tokenize_str(text)]
 
 
 @dataclass
@@ -81,26 +132,29 @@ class Vocabulary:
         unk_token: str = "<unk>",
         unk_policy: str = "drop",
         lowercase: bool = False,
+        source: str | None = None,
     ) -> "Vocabulary":
+        """Words seen `min_count` times or more, most frequent first, at most `max_vocab_size` of them
+        with the unknown token; `source` names the corpus in errors."""
         if min_count < 1:
             raise VocabularyError(f"min_count must be >= 1, got {min_count}")
         if max_vocab_size is not None and max_vocab_size < 2:
             raise VocabularyError(f"max_vocab_size must be >= 2 (the unknown token and one word), got {max_vocab_size}")
-        counter: Counter = Counter()
-        for text in texts:
-            for piece in _pieces(text, ENCODE_BATCH_CHARS):
-                counter.update((piece.lower() if lowercase else piece).split())
+        counter = count_words(texts, lowercase=lowercase)
+        where = f"{source}: " if source else ""
         if not counter:
-            raise VocabularyError("cannot build a vocabulary from an empty corpus (no words found)")
+            raise VocabularyError(f"{where}cannot build a vocabulary from an empty corpus (no words found)")
         # The unknown token is reserved at id 0; a literal "<unk>" in the text (WikiText-2, PTB) joins it.
         unk_count = counter.pop(unk_token, 0)
+        if not counter:
+            raise VocabularyError(f"{where}no word to learn: every word of the corpus is the unknown token {unk_token!r}")
         kept = [(w, c) for w, c in counter.most_common() if c >= min_count]
         if max_vocab_size is not None:
             kept = kept[: max_vocab_size - 1]
         if not kept:
             top = counter.most_common(1)[0]
             raise VocabularyError(
-                f"min_count={min_count} removes every word (the most frequent, {top[0]!r}, occurs {top[1]} times)"
+                f"{where}min_count={min_count} removes every word (the most frequent, {top[0]!r}, occurs {top[1]} times)"
             )
         unk_count += sum(counter.values()) - sum(c for _, c in kept)
         words = [unk_token] + [w for w, _ in kept]
@@ -124,9 +178,9 @@ class Vocabulary:
         if unk_token not in index:
             raise VocabularyError(f"the unknown token {unk_token!r} must be one of the words")
         tokenizer = Tokenizer(models.WordLevel(index, unk_token=unk_token))
-        if lowercase:
-            tokenizer.normalizer = normalizers.Lowercase()
-        tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        normalizer, tokenizer.pre_tokenizer = word_pipeline(lowercase)
+        if normalizer is not None:
+            tokenizer.normalizer = normalizer
         return cls(tokenizer, counts, unk_token=unk_token, unk_policy=unk_policy)
 
     def __len__(self) -> int:
@@ -196,7 +250,13 @@ class Vocabulary:
                 raise VocabularyError(f"no vocabulary in {directory}: {os.path.basename(path)} is missing")
         with open(counts_path, encoding="utf-8") as f:
             meta = json.load(f)
-        return cls(Tokenizer.from_file(tokenizer_path), meta["counts"], meta["unk_token"], meta["unk_policy"])
+        tokenizer = Tokenizer.from_file(tokenizer_path)
+        if len(meta["counts"]) != tokenizer.get_vocab_size():
+            raise VocabularyError(
+                f"{directory}: {COUNTS_FILE} has {len(meta['counts'])} counts but tokenizer.json has "
+                f"{tokenizer.get_vocab_size()} words; they must come from the same vocabulary"
+            )
+        return cls(tokenizer, meta["counts"], meta["unk_token"], meta["unk_policy"])
 
 
 def _pieces(text: str, limit: int) -> Iterable[str]:

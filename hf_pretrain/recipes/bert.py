@@ -16,6 +16,7 @@ from accelerate.utils import set_seed
 from transformers import AutoTokenizer
 
 from ..data import load_corpus
+from ..data.corpus import CorpusError
 from ..data.bert import BertPretrainingData, StreamingBertData, d2l_wiki_sentences
 from ..data.streaming import LineStream
 from ..distributed import empty_loss, shard_rows
@@ -118,6 +119,8 @@ def _pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
     set_seed(training.seed)
 
     corpus = load_corpus(args.dataset, text_column=args.text_column, streaming=args.streaming)
+    if "train" not in corpus:
+        raise CorpusError(f"{args.dataset} has no train split (it has {', '.join(corpus) or 'none'}): name a train file or split")
     if args.streaming:
         texts = LineStream(corpus["train"])
         tokenizer = build_tokenizer(args, texts)

@@ -7,7 +7,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
-from ..data import load_corpus
+from ..data.streaming import training_text
 from ..hub import HubArguments, OutputDirError, check_hub_access, publish, without_secrets
 from ..output_dir import OutputDirLock
 from ..tokenization import BERT_SPECIAL_TOKENS, train_bpe_tokenizer
@@ -35,7 +35,7 @@ def train_bpe(args: BpeArguments) -> dict:
             "or choose another --output_dir"
         )
     repo_id = check_hub_access(args, args.output_dir)
-    texts = load_corpus(args.dataset, text_column=args.text_column)["train"]["text"]
+    texts = training_text(args.dataset, args.text_column)
     tokenizer = train_bpe_tokenizer(
         texts, vocab_size=args.vocab_size, min_frequency=args.min_frequency, lowercase=args.lowercase,
         special_tokens=BERT_SPECIAL_TOKENS, split_punctuation=args.split_punctuation,
