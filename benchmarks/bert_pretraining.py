@@ -18,9 +18,9 @@ import time
 import torch
 
 from hf_pretrain import HfpBertConfig, HfpBertForPreTraining, load_corpus
-from hf_pretrain.data.bert import BertPretrainingData, d2l_wiki_paragraphs
-from hf_pretrain.tokenization import build_word_level_tokenizer
-from hf_pretrain.training import keep_freed_memory
+from hf_pretrain.bert.data import BertPretrainingData, d2l_wiki_paragraphs
+from hf_pretrain.core.tokenization import build_word_level_tokenizer
+from hf_pretrain.core.loop import keep_freed_memory
 
 
 def time_step(model, optimizer, batch):

@@ -71,7 +71,7 @@ def run_reference(args, corpus_path, words):
     model.save_model(bin_path)
     del model
     from hf_pretrain import FastTextVectors
-    from hf_pretrain.recipes.evaluation import EVAL_DIR
+    from hf_pretrain.vectors.evaluation import EVAL_DIR
 
     vectors = FastTextVectors.load_fasttext_format(bin_path)
     return {
@@ -86,9 +86,9 @@ def run_reference(args, corpus_path, words):
 
 def run_ours(args, tmp):
     from hf_pretrain import WordVectors
-    from hf_pretrain.recipes.evaluation import EVAL_DIR
-    from hf_pretrain.recipes.fasttext import FastTextArguments, train_fasttext
-    from hf_pretrain.training import TrainingArguments
+    from hf_pretrain.vectors.evaluation import EVAL_DIR
+    from hf_pretrain.fasttext.train import FastTextArguments, train_fasttext
+    from hf_pretrain.core.loop import TrainingArguments
 
     results = train_fasttext(
         FastTextArguments(
@@ -116,9 +116,9 @@ def profile_step(args):
     import torch
 
     from hf_pretrain import Vocabulary, load_corpus
-    from hf_pretrain.data.fasttext import char_ngram_subwords
-    from hf_pretrain.data.word2vec import WindowBatches
-    from hf_pretrain.models.fasttext import FastTextConfig, FastTextModel
+    from hf_pretrain.fasttext.subwords import char_ngram_subwords
+    from hf_pretrain.word2vec.data import WindowBatches
+    from hf_pretrain.fasttext import FastTextConfig, FastTextModel
 
     texts = load_corpus("wikitext-2")["train"]["text"]
     vocab = Vocabulary.build(texts, min_count=args.min_count)

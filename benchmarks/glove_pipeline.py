@@ -32,8 +32,8 @@ import time
 import torch
 
 from hf_pretrain import WordVectors, load_corpus
-from hf_pretrain.recipes.glove import GloVeArguments, GloVeTrainingArguments, train_glove
-from hf_pretrain.recipes.evaluation import EvaluationArguments, evaluate_vectors
+from hf_pretrain.glove.train import GloVeArguments, GloVeTrainingArguments, train_glove
+from hf_pretrain.vectors.evaluation import EvaluationArguments, evaluate_vectors
 
 
 def cpu_seconds() -> float:
@@ -43,9 +43,9 @@ def cpu_seconds() -> float:
 
 def profile_step(args):
     from hf_pretrain import Vocabulary, load_corpus
-    from hf_pretrain.data.glove import CooccurrenceBatches, build_cooccurrence
-    from hf_pretrain.models.glove import GloVeConfig, GloVeModel
-    from hf_pretrain.training import keep_freed_memory
+    from hf_pretrain.glove.cooccurrence import CooccurrenceBatches, build_cooccurrence
+    from hf_pretrain.glove import GloVeConfig, GloVeModel
+    from hf_pretrain.core.loop import keep_freed_memory
 
     keep_freed_memory()  # as the recipe does
     texts = load_corpus("wikitext-2")["train"]["text"]

@@ -30,9 +30,9 @@ import time
 import torch
 
 from hf_pretrain import HfpBertConfig, HfpBertForPreTraining, load_corpus
-from hf_pretrain.arguments import parse_args
-from hf_pretrain.data.bert import BertPretrainingData, d2l_wiki_paragraphs
-from hf_pretrain.tokenization import build_word_level_tokenizer
+from hf_pretrain.core.arguments import parse_args
+from hf_pretrain.bert.data import BertPretrainingData, d2l_wiki_paragraphs
+from hf_pretrain.core.tokenization import build_word_level_tokenizer
 
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}
 
@@ -55,10 +55,10 @@ def tolerant_fingerprints() -> None:
 
 
 def word_recipe(family: str, batch_size: int, epochs: int, extra: list[str]) -> dict:
-    from hf_pretrain.recipes.fasttext import FastTextArguments, train_fasttext
-    from hf_pretrain.recipes.glove import GloVeArguments, GloVeTrainingArguments, train_glove
-    from hf_pretrain.recipes.word2vec import Word2VecArguments, train_word2vec
-    from hf_pretrain.training import TrainingArguments
+    from hf_pretrain.fasttext.train import FastTextArguments, train_fasttext
+    from hf_pretrain.glove.train import GloVeArguments, GloVeTrainingArguments, train_glove
+    from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
+    from hf_pretrain.core.loop import TrainingArguments
 
     recipes = {
         "word2vec": (Word2VecArguments, TrainingArguments, train_word2vec),

@@ -21,9 +21,9 @@ import time
 import torch
 
 from hf_pretrain import load_corpus
-from hf_pretrain.recipes.evaluation import EVAL_DIR
-from hf_pretrain.recipes.word2vec import Word2VecArguments, train_word2vec
-from hf_pretrain.training import TrainingArguments
+from hf_pretrain.vectors.evaluation import EVAL_DIR
+from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
+from hf_pretrain.core.loop import TrainingArguments
 
 WS353 = str(EVAL_DIR / "wordsim353_all.tsv")
 ANALOGIES = str(EVAL_DIR / "questions-words.txt")
@@ -75,9 +75,9 @@ def run_ours(args, seed):
 
 
 def profile_step(args):
-    from hf_pretrain.data.vocab import Vocabulary
-    from hf_pretrain.data.word2vec import WindowBatches
-    from hf_pretrain.models.word2vec import Word2VecConfig, Word2VecModel
+    from hf_pretrain.core.vocab import Vocabulary
+    from hf_pretrain.word2vec.data import WindowBatches
+    from hf_pretrain.word2vec import Word2VecConfig, Word2VecModel
 
     texts = load_corpus("wikitext-2")["train"]["text"]
     vocab = Vocabulary.build(texts, min_count=args.min_count)

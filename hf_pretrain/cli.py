@@ -178,7 +178,7 @@ def check_export_target(folder: Path, out: Path, overwrite: bool) -> None:
 
 
 def cmd_encode(args) -> None:
-    from hf_pretrain.models.bert import get_bert_encoding
+    from hf_pretrain.bert import get_bert_encoding
 
     folder = Path(args.model)
     model, tokenizer = load_bert(folder, "encode")

@@ -22,8 +22,8 @@ import math
 import sys
 from pathlib import Path
 
-from hf_pretrain.recipes.evaluation import EVAL_DIR
-from hf_pretrain.vectors import VECTORS_FILE, VOCAB_FILE, WordVectors
+from hf_pretrain.vectors.evaluation import EVAL_DIR
+from hf_pretrain.vectors.keyed import VECTORS_FILE, VOCAB_FILE, WordVectors
 
 DEFAULT_SIMILARITY = EVAL_DIR / "wordsim353_all.tsv"
 DEFAULT_ANALOGY = EVAL_DIR / "questions-words.txt"

@@ -7,8 +7,8 @@
 
 import sys
 
-from hf_pretrain.arguments import parse_args
-from hf_pretrain.recipes.bert import BertArguments, BertTrainingArguments, pretrain_bert
+from hf_pretrain.core.arguments import parse_args
+from hf_pretrain.bert.train import BertArguments, BertTrainingArguments, pretrain_bert
 
 
 def main(argv=None):

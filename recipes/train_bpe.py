@@ -6,8 +6,8 @@
 
 import sys
 
-from hf_pretrain.arguments import parse_args
-from hf_pretrain.recipes.bpe import BpeArguments, train_bpe
+from hf_pretrain.core.arguments import parse_args
+from hf_pretrain.core.bpe import BpeArguments, train_bpe
 
 
 def main(argv=None):

@@ -7,9 +7,9 @@
 
 import sys
 
-from hf_pretrain.arguments import parse_args
-from hf_pretrain.recipes.fasttext import FastTextArguments, train_fasttext
-from hf_pretrain.training import TrainingArguments
+from hf_pretrain.core.arguments import parse_args
+from hf_pretrain.fasttext.train import FastTextArguments, train_fasttext
+from hf_pretrain.core.loop import TrainingArguments
 
 
 def main(argv=None):

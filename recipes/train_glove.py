@@ -7,8 +7,8 @@
 
 import sys
 
-from hf_pretrain.arguments import parse_args
-from hf_pretrain.recipes.glove import GloVeArguments, GloVeTrainingArguments, train_glove
+from hf_pretrain.core.arguments import parse_args
+from hf_pretrain.glove.train import GloVeArguments, GloVeTrainingArguments, train_glove
 
 
 def main(argv=None):

@@ -17,16 +17,16 @@ from safetensors.numpy import load_file
 from transformers import AutoModel
 
 from hf_pretrain import WordVectors
-from hf_pretrain.arguments import parse_args
-from hf_pretrain.data.corpus import CorpusError
-from hf_pretrain.data.vocab import Vocabulary, VocabularyError
-from hf_pretrain.fasttext_vectors import FastTextVectors
-from hf_pretrain.hub import CorruptFileError
-from hf_pretrain.models.bert import HfpBertConfig, HfpBertForPreTraining
-from hf_pretrain.models.fasttext import FastTextConfig, FastTextModel
-from hf_pretrain.recipes.glove import GloVeArguments, GloVeTrainingArguments, train_glove
-from hf_pretrain.recipes.word2vec import Word2VecArguments, train_word2vec
-from hf_pretrain.training import NonFiniteLossError, TrainingArguments
+from hf_pretrain.core.arguments import parse_args
+from hf_pretrain.core.corpus import CorpusError
+from hf_pretrain.core.vocab import Vocabulary, VocabularyError
+from hf_pretrain.fasttext.vectors import FastTextVectors
+from hf_pretrain.core.publish import CorruptFileError
+from hf_pretrain.bert import HfpBertConfig, HfpBertForPreTraining
+from hf_pretrain.fasttext import FastTextConfig, FastTextModel
+from hf_pretrain.glove.train import GloVeArguments, GloVeTrainingArguments, train_glove
+from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
+from hf_pretrain.core.loop import NonFiniteLossError, TrainingArguments
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "tiny_corpus.txt"
@@ -221,7 +221,7 @@ def test_config_json_with_wrong_types(tmp_path, trained, key, value, match):
 
 
 def test_glove_config_refuses_a_string_for_a_flag():
-    from hf_pretrain.models.glove import GloVeConfig
+    from hf_pretrain.glove import GloVeConfig
 
     with pytest.raises(ValueError, match="symmetric must be true or false, got 'false'"):
         GloVeConfig(vocab_size=10, embedding_dim=4, symmetric="false")

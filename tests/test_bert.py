@@ -14,8 +14,8 @@ from transformers import (
 
 import hf_pretrain
 from hf_pretrain import HfpBertConfig, HfpBertForPreTraining, HfpBertModel, Word2VecConfig, Word2VecModel
-from hf_pretrain.models.bert import get_bert_encoding
-from hf_pretrain.tokenization import train_bpe_tokenizer
+from hf_pretrain.bert import get_bert_encoding
+from hf_pretrain.core.tokenization import train_bpe_tokenizer
 
 TEXTS = [
     "i went to the bank to deposit cash",

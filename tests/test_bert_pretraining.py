@@ -10,10 +10,10 @@ import torch
 from transformers import AutoModelForPreTraining, AutoTokenizer, pipeline
 
 from hf_pretrain import HfpBertForPreTraining
-from hf_pretrain.arguments import parse_args
-from hf_pretrain.data.bert import BertPretrainingData, d2l_wiki_paragraphs, next_sentence_pairs
-from hf_pretrain.recipes.bert import BertArguments, BertTrainingArguments, pretrain_bert
-from hf_pretrain.tokenization import build_word_level_tokenizer
+from hf_pretrain.core.arguments import parse_args
+from hf_pretrain.bert.data import BertPretrainingData, d2l_wiki_paragraphs, next_sentence_pairs
+from hf_pretrain.bert.train import BertArguments, BertTrainingArguments, pretrain_bert
+from hf_pretrain.core.tokenization import build_word_level_tokenizer
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tiny_corpus.txt"
 
@@ -120,8 +120,8 @@ def test_pretrain_bert_recipe(tmp_path, lines):
 def test_d2l_mlm_loss_is_the_mean_over_the_books_prediction_slots():
     """d2l's `_get_batch_loss_bert`: round(0.15 max_len) slots per example, unused slots predict the
     unknown token at position 0, and the loss is the mean cross-entropy over all slots."""
-    from hf_pretrain.models.bert import HfpBertConfig
-    from hf_pretrain.recipes.bert import _d2l_step
+    from hf_pretrain.bert import HfpBertConfig
+    from hf_pretrain.bert.train import _d2l_step
 
     torch.manual_seed(0)
     config = HfpBertConfig.from_preset("d2l-small", vocab_size=50, pad_token_id=1)

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from hf_pretrain import WordVectors
-from hf_pretrain.arguments import parse_args
+from hf_pretrain.core.arguments import parse_args
 from hf_pretrain.cli import main
-from hf_pretrain.recipes.bert import BertArguments, BertTrainingArguments, pretrain_bert
-from hf_pretrain.recipes.word2vec import Word2VecArguments, train_word2vec
-from hf_pretrain.training import TrainingArguments
+from hf_pretrain.bert.train import BertArguments, BertTrainingArguments, pretrain_bert
+from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
+from hf_pretrain.core.loop import TrainingArguments
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from tokenizers import normalizers, pre_tokenizers
 
-from hf_pretrain.data import vocab as vocab_module
-from hf_pretrain.data.corpus import CorpusError, load_corpus
-from hf_pretrain.data.streaming import build_vocabulary, encode_corpus, training_text
-from hf_pretrain.data.vocab import COUNTS_FILE, Vocabulary, VocabularyError, count_words, word_pipeline
-from hf_pretrain.tokenization import build_word_level_tokenizer
+from hf_pretrain.core.corpus import vocab as vocab_module
+from hf_pretrain.core.corpus import CorpusError, load_corpus
+from hf_pretrain.core.streaming import build_vocabulary, encode_corpus, training_text
+from hf_pretrain.core.vocab import COUNTS_FILE, Vocabulary, VocabularyError, count_words, word_pipeline
+from hf_pretrain.core.tokenization import build_word_level_tokenizer
 
 COMPRESS = {"": lambda data: data, ".gz": gzip.compress, ".xz": lzma.compress, ".bz2": bz2.compress}
 

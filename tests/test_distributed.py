@@ -13,7 +13,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from safetensors.numpy import load_file
 
-from hf_pretrain.distributed import ReplicaSync, replicas_differ, rounds, shard_rows
+from hf_pretrain.core.distributed import ReplicaSync, replicas_differ, rounds, shard_rows
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "tiny_corpus.txt"

@@ -12,11 +12,11 @@ from transformers import AutoConfig, AutoModel
 
 import hf_pretrain
 from hf_pretrain import FastTextConfig, FastTextModel, FastTextVectors, WordVectors
-from hf_pretrain.arguments import parse_args
-from hf_pretrain.data.fasttext import bpe_subwords, char_ngram_subwords, char_ngrams, fnv1a, train_bpe
-from hf_pretrain.fasttext_vectors import load_fasttext_model
-from hf_pretrain.recipes.fasttext import FastTextArguments, train_fasttext
-from hf_pretrain.training import TrainingArguments
+from hf_pretrain.core.arguments import parse_args
+from hf_pretrain.fasttext.subwords import bpe_subwords, char_ngram_subwords, char_ngrams, fnv1a, train_bpe
+from hf_pretrain.fasttext.vectors import load_fasttext_model
+from hf_pretrain.fasttext.train import FastTextArguments, train_fasttext
+from hf_pretrain.core.loop import TrainingArguments
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "tiny_corpus.txt"
@@ -160,7 +160,7 @@ def test_set_subwords_rejects_bad_layouts():
 
 
 def _batch(model, generator):
-    from hf_pretrain.data.word2vec import TargetBuilder
+    from hf_pretrain.word2vec.data import TargetBuilder
 
     m, W = 7, 2
     tokens = torch.randint(0, model.config.vocab_size, (m + 2 * W,), generator=generator)
@@ -224,7 +224,7 @@ def test_sgd_step_is_the_closed_form_of_autograd(architecture, composition, loss
 
 
 def test_parallel_slices_equal_one_step_over_the_batch():
-    from hf_pretrain.recipes.fasttext import ParallelSGD
+    from hf_pretrain.fasttext.train import ParallelSGD
 
     model, _ = _model(max_row_updates=0)
     twin, _ = _model(max_row_updates=0)

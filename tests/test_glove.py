@@ -11,12 +11,12 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 import hf_pretrain
 from hf_pretrain import GloVeConfig, GloVeModel, WordVectors, glove_model_from_text
-from hf_pretrain.arguments import parse_args
-from hf_pretrain.data.glove import CooccurrenceBatches, build_cooccurrence
-from hf_pretrain.data.vocab import EncodedCorpus, Vocabulary
-from hf_pretrain.hub import OutputDirError
-from hf_pretrain.models.glove import weighting
-from hf_pretrain.recipes.glove import GloVeArguments, GloVeTrainingArguments, train_glove
+from hf_pretrain.core.arguments import parse_args
+from hf_pretrain.glove.cooccurrence import CooccurrenceBatches, build_cooccurrence
+from hf_pretrain.core.vocab import EncodedCorpus, Vocabulary
+from hf_pretrain.core.publish import OutputDirError
+from hf_pretrain.glove import weighting
+from hf_pretrain.glove.train import GloVeArguments, GloVeTrainingArguments, train_glove
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "tiny_corpus.txt"

@@ -15,13 +15,13 @@ from huggingface_hub import HfApi
 from transformers import AutoModel, AutoModelForPreTraining, AutoTokenizer
 
 from hf_pretrain import WordVectors
-from hf_pretrain.arguments import parse_args
-from hf_pretrain.hub import HubAccessError
-from hf_pretrain.recipes.bert import BertArguments, BertTrainingArguments, pretrain_bert
-from hf_pretrain.recipes.fasttext import FastTextArguments, train_fasttext
-from hf_pretrain.recipes.glove import GloVeArguments, GloVeTrainingArguments, train_glove
-from hf_pretrain.recipes.word2vec import Word2VecArguments, train_word2vec
-from hf_pretrain.training import TrainingArguments
+from hf_pretrain.core.arguments import parse_args
+from hf_pretrain.core.publish import HubAccessError
+from hf_pretrain.bert.train import BertArguments, BertTrainingArguments, pretrain_bert
+from hf_pretrain.fasttext.train import FastTextArguments, train_fasttext
+from hf_pretrain.glove.train import GloVeArguments, GloVeTrainingArguments, train_glove
+from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
+from hf_pretrain.core.loop import TrainingArguments
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "tiny_corpus.txt"

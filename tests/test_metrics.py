@@ -242,9 +242,9 @@ def test_word_vectors_evaluation_goes_through_the_metrics(tmp_path):
 @pytest.fixture(scope="module")
 def word2vec_dir(tmp_path_factory):
     """A word2vec model trained for one epoch on the tiny corpus and saved by the recipe."""
-    from hf_pretrain.arguments import parse_args
-    from hf_pretrain.recipes.word2vec import Word2VecArguments, train_word2vec
-    from hf_pretrain.training import TrainingArguments
+    from hf_pretrain.core.arguments import parse_args
+    from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
+    from hf_pretrain.core.loop import TrainingArguments
 
     out = tmp_path_factory.mktemp("cli") / "word2vec"
     args = parse_args(

@@ -10,10 +10,10 @@ pytest.importorskip("matplotlib")
 from matplotlib.image import imread  # noqa: E402
 
 from hf_pretrain import WordVectors, export_projector, plot_embeddings  # noqa: E402
-from hf_pretrain.arguments import parse_args  # noqa: E402
-from hf_pretrain.recipes.word2vec import Word2VecArguments, train_word2vec  # noqa: E402
-from hf_pretrain.training import TrainingArguments  # noqa: E402
-from hf_pretrain.visualization import pca_2d  # noqa: E402
+from hf_pretrain.core.arguments import parse_args  # noqa: E402
+from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec  # noqa: E402
+from hf_pretrain.core.loop import TrainingArguments  # noqa: E402
+from hf_pretrain.core.visualization import pca_2d  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "tiny_corpus.txt"
 
@@ -122,8 +122,8 @@ def test_projector_without_counts_has_one_column_and_no_header(vectors, tmp_path
 def test_every_recipe_writes_a_loss_curve(tmp_path):
     from matplotlib.image import imread
 
-    from hf_pretrain.arguments import parse_args
-    from hf_pretrain.recipes.glove import GloVeArguments, GloVeTrainingArguments, train_glove
+    from hf_pretrain.core.arguments import parse_args
+    from hf_pretrain.glove.train import GloVeArguments, GloVeTrainingArguments, train_glove
 
     fixture = Path(__file__).resolve().parent / "fixtures" / "tiny_corpus.txt"
     args = parse_args(

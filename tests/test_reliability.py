@@ -23,14 +23,14 @@ import numpy as np
 import pytest
 
 from hf_pretrain import WordVectors
-from hf_pretrain.arguments import parse_args
-from hf_pretrain.output_dir import (
+from hf_pretrain.core.arguments import parse_args
+from hf_pretrain.core.output_dir import (
     LOCK, STAGING, OutputDirError, OutputWriteError, finish_interrupted_write, write_folder_atomically,
 )
-from hf_pretrain.recipes.glove import GloVeArguments, GloVeTrainingArguments, train_glove
-from hf_pretrain.recipes.word2vec import Word2VecArguments, train_word2vec
-from hf_pretrain.resume import CheckpointMismatchError, latest_checkpoint
-from hf_pretrain.training import NoTrainingDataError, TrainingArguments
+from hf_pretrain.glove.train import GloVeArguments, GloVeTrainingArguments, train_glove
+from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
+from hf_pretrain.core.resume import CheckpointMismatchError, latest_checkpoint
+from hf_pretrain.core.loop import NoTrainingDataError, TrainingArguments
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "tiny_corpus.txt"
@@ -387,7 +387,7 @@ def test_latest_skips_a_damaged_checkpoint(checkpointed, tmp_path, caplog):
 
 # -------------------------------------------------------------------------- 5. one writer per folder
 
-HOLDER = "import sys, time; from hf_pretrain.output_dir import OutputDirLock\nwith OutputDirLock(sys.argv[1]):\n print('held', flush=True); time.sleep(60)"
+HOLDER = "import sys, time; from hf_pretrain.core.output_dir import OutputDirLock\nwith OutputDirLock(sys.argv[1]):\n print('held', flush=True); time.sleep(60)"
 
 
 def test_a_second_run_on_a_folder_in_use_is_refused_and_a_dead_holder_is_not(tmp_path):

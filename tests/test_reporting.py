@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import yaml
 
-from hf_pretrain.hub import MIN_MODEL_INDEX_COVERAGE, render_model_card
-from hf_pretrain.recipes.evaluation import EVAL_DIR, EvaluationArguments, check_evaluation_files, evaluate_vectors
-from hf_pretrain.vectors import WordVectors
+from hf_pretrain.core.publish import MIN_MODEL_INDEX_COVERAGE, render_model_card
+from hf_pretrain.vectors.evaluation import EVAL_DIR, EvaluationArguments, check_evaluation_files, evaluate_vectors
+from hf_pretrain.vectors.keyed import WordVectors
 
 WORDSIM = EVAL_DIR / "wordsim353_all.tsv"
 ANALOGIES = EVAL_DIR / "questions-words.txt"
@@ -40,7 +40,7 @@ def card(results: dict, family: str = "word2vec") -> str:
 
 
 def test_vocabulary_without_any_evaluation_word_is_skipped_with_reasons(caplog):
-    with caplog.at_level(logging.WARNING, logger="hf_pretrain.recipes.evaluation"):
+    with caplog.at_level(logging.WARNING, logger="hf_pretrain.vectors.evaluation"):
         results = evaluate_vectors(chinese_vectors(), EvaluationArguments())
     assert set(results) == {"wordsim353_skipped", "google_analogy_skipped"}
     assert "no pair of" in results["wordsim353_skipped"] and "(0 of 353)" in results["wordsim353_skipped"]
@@ -85,7 +85,7 @@ def test_scored_evaluations_report_their_coverage(tmp_path):
 
 def test_fasttext_scores_composed_pairs_and_skips_the_in_vocabulary_figure():
     from hf_pretrain import FastTextConfig, FastTextModel, FastTextVectors
-    from hf_pretrain.data.fasttext import char_ngram_subwords
+    from hf_pretrain.fasttext.subwords import char_ngram_subwords
 
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)

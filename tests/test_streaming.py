@@ -8,15 +8,15 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from hf_pretrain.arguments import parse_args
-from hf_pretrain.data import load_corpus
-from hf_pretrain.data.glove import build_cooccurrence
-from hf_pretrain.data.streaming import LineStream, StreamingCorpus, build_vocabulary, encode_corpus, training_text
-from hf_pretrain.data.word2vec import WindowBatches
-from hf_pretrain.recipes.fasttext import FastTextArguments, train_fasttext
-from hf_pretrain.recipes.glove import GloVeArguments, GloVeTrainingArguments, train_glove
-from hf_pretrain.recipes.word2vec import Word2VecArguments, train_word2vec
-from hf_pretrain.training import TrainingArguments
+from hf_pretrain.core.arguments import parse_args
+from hf_pretrain.core.corpus import load_corpus
+from hf_pretrain.glove.cooccurrence import build_cooccurrence
+from hf_pretrain.core.streaming import LineStream, StreamingCorpus, build_vocabulary, encode_corpus, training_text
+from hf_pretrain.word2vec.data import WindowBatches
+from hf_pretrain.fasttext.train import FastTextArguments, train_fasttext
+from hf_pretrain.glove.train import GloVeArguments, GloVeTrainingArguments, train_glove
+from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
+from hf_pretrain.core.loop import TrainingArguments
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tiny_corpus.txt"
 
@@ -139,8 +139,8 @@ def test_streaming_refuses_the_books_in_memory_pipeline(tmp_path):
 
 @pytest.mark.parametrize("shard_paragraphs", [3, 10_000])
 def test_streamed_bert_pairs_cover_every_pair_of_consecutive_sentences(texts, stream, shard_paragraphs):
-    from hf_pretrain.data.bert import BertPretrainingData, StreamingBertData, d2l_wiki_paragraphs
-    from hf_pretrain.tokenization import build_word_level_tokenizer
+    from hf_pretrain.bert.data import BertPretrainingData, StreamingBertData, d2l_wiki_paragraphs
+    from hf_pretrain.core.tokenization import build_word_level_tokenizer
 
     sentences = [s for p in d2l_wiki_paragraphs(texts) for s in p]
     tokenizer = build_word_level_tokenizer(sentences, min_frequency=2)
@@ -162,7 +162,7 @@ def test_streamed_bert_pairs_cover_every_pair_of_consecutive_sentences(texts, st
 
 
 def test_streaming_bert_recipe_trains(tmp_path):
-    from hf_pretrain.recipes.bert import BertArguments, BertTrainingArguments, pretrain_bert
+    from hf_pretrain.bert.train import BertArguments, BertTrainingArguments, pretrain_bert
 
     args = parse_args(
         [BertArguments, BertTrainingArguments],
@@ -176,8 +176,8 @@ def test_streaming_bert_recipe_trains(tmp_path):
 
 
 def test_streamed_bert_data_refuses_bad_inputs(stream, tmp_path):
-    from hf_pretrain.data.bert import StreamingBertData, d2l_wiki_sentences
-    from hf_pretrain.tokenization import build_word_level_tokenizer
+    from hf_pretrain.bert.data import StreamingBertData, d2l_wiki_sentences
+    from hf_pretrain.core.tokenization import build_word_level_tokenizer
 
     tokenizer = build_word_level_tokenizer(list(d2l_wiki_sentences(stream)), min_frequency=2)
     with pytest.raises(ValueError, match="shard_paragraphs must be >= 2"):
@@ -190,7 +190,7 @@ def test_streamed_bert_data_refuses_bad_inputs(stream, tmp_path):
 
 
 def test_grouping_by_length_is_refused_with_streaming(tmp_path):
-    from hf_pretrain.recipes.bert import BertArguments, BertTrainingArguments, pretrain_bert
+    from hf_pretrain.bert.train import BertArguments, BertTrainingArguments, pretrain_bert
 
     args = parse_args(
         [BertArguments, BertTrainingArguments],

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from accelerate import Accelerator
 
-from hf_pretrain.arguments import parse_args
-from hf_pretrain.recipes.word2vec import Word2VecArguments, train_word2vec
-from hf_pretrain.training import TrainingArguments
+from hf_pretrain.core.arguments import parse_args
+from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
+from hf_pretrain.core.loop import TrainingArguments
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tiny_corpus.txt"
 EVENTS = "events.out.tfevents.*"

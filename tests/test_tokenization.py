@@ -9,11 +9,11 @@ import pytest
 from tokenizers import Tokenizer, models, trainers
 from transformers import AutoTokenizer
 
-from hf_pretrain.arguments import parse_args
-from hf_pretrain.data.bert import d2l_wiki_paragraphs
-from hf_pretrain.hub import OutputDirError
-from hf_pretrain.recipes.bpe import BpeArguments, train_bpe
-from hf_pretrain.tokenization import (
+from hf_pretrain.core.arguments import parse_args
+from hf_pretrain.bert.data import d2l_wiki_paragraphs
+from hf_pretrain.core.publish import OutputDirError
+from hf_pretrain.core.bpe import BpeArguments, train_bpe
+from hf_pretrain.core.tokenization import (
     bpe_merges,
     build_word_level_tokenizer,
     train_bpe_tokenizer,

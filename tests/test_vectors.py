@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from hf_pretrain.vectors import WordVectors
+from hf_pretrain.vectors.keyed import WordVectors
 
 # ---------------------------------------------------------------------------- fixtures
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from hf_pretrain.data.vocab import Vocabulary, VocabularyError
-from hf_pretrain.data.word2vec import (
+from hf_pretrain.core.vocab import Vocabulary, VocabularyError
+from hf_pretrain.word2vec.data import (
     D2LWord2VecData,
     HuffmanTree,
     NegativeSampler,

@@ -7,7 +7,7 @@ from transformers import AutoConfig, AutoModel
 
 import hf_pretrain  # noqa: F401  (registers the model types)
 from hf_pretrain import Word2VecConfig, Word2VecModel
-from hf_pretrain.models.word2vec import masked_bce
+from hf_pretrain.word2vec import masked_bce
 
 
 def test_masked_bce_matches_the_book():

@@ -12,11 +12,11 @@ from transformers import AutoModel, AutoTokenizer
 
 import hf_pretrain
 from hf_pretrain import WordVectors
-from hf_pretrain.arguments import parse_args
-from hf_pretrain.hub import OutputDirError
-from hf_pretrain.models.word2vec.modeling_word2vec import _duplicate_scale
-from hf_pretrain.recipes.word2vec import Word2VecArguments, train_word2vec
-from hf_pretrain.training import TrainingArguments
+from hf_pretrain.core.arguments import parse_args
+from hf_pretrain.core.publish import OutputDirError
+from hf_pretrain.word2vec.modeling_word2vec import _duplicate_scale
+from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
+from hf_pretrain.core.loop import TrainingArguments
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "tiny_corpus.txt"

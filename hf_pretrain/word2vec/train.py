@@ -10,21 +10,21 @@ from typing import Optional
 import torch
 from accelerate.utils import set_seed
 
-from ..data.streaming import build_vocabulary, encode_corpus, training_text
-from ..data.word2vec import D2LWord2VecData, WindowBatches
-from ..distributed import empty_loss, shard_rows
-from ..output_dir import claim_output_dir
-from ..resume import run_identity, vocabulary_of
-from ..hub import (
+from ..core.streaming import build_vocabulary, encode_corpus, training_text
+from .data import D2LWord2VecData, WindowBatches
+from ..core.distributed import empty_loss, shard_rows
+from ..core.output_dir import claim_output_dir
+from ..core.resume import run_identity, vocabulary_of
+from ..core.publish import (
     card_examples, check_hub_access, publish, render_model_card, without_secrets,
 )
-from ..models.word2vec import Word2VecConfig, Word2VecModel
-from ..training import (
+from . import Word2VecConfig, Word2VecModel
+from ..core.loop import (
     TrainingArguments, finish_training, linear_decay, make_accelerator, prepare_sparse_model, set_threads, train_loop,
 )
-from ..visualization import plot_training
-from ..vectors import WordVectors
-from .evaluation import EvaluationArguments, check_evaluation_files, evaluate_vectors
+from ..core.visualization import plot_training
+from ..vectors.keyed import WordVectors
+from ..vectors.evaluation import EvaluationArguments, check_evaluation_files, evaluate_vectors
 
 
 @dataclass

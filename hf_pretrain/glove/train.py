@@ -10,19 +10,19 @@ from typing import Optional
 
 from accelerate.utils import set_seed
 
-from ..data.streaming import build_vocabulary, encode_corpus, training_text
-from ..data.glove import CooccurrenceBatches, build_cooccurrence
-from ..output_dir import claim_output_dir
-from ..resume import run_identity, vocabulary_of
-from ..hub import (
+from ..core.streaming import build_vocabulary, encode_corpus, training_text
+from .cooccurrence import CooccurrenceBatches, build_cooccurrence
+from ..core.output_dir import claim_output_dir
+from ..core.resume import run_identity, vocabulary_of
+from ..core.publish import (
     card_examples, check_hub_access, publish, render_model_card, without_secrets,
 )
-from ..models.glove import GloVeConfig, GloVeModel
-from ..training import TrainingArguments, finish_training, make_accelerator, prepare_sparse_model, set_threads, train_loop
-from ..visualization import plot_training
-from ..vectors import WordVectors
-from .evaluation import EvaluationArguments, check_evaluation_files, evaluate_vectors
-from .word2vec import _corpus_note
+from . import GloVeConfig, GloVeModel
+from ..core.loop import TrainingArguments, finish_training, make_accelerator, prepare_sparse_model, set_threads, train_loop
+from ..core.visualization import plot_training
+from ..vectors.keyed import WordVectors
+from ..vectors.evaluation import EvaluationArguments, check_evaluation_files, evaluate_vectors
+from ..word2vec.train import _corpus_note
 
 
 @dataclass

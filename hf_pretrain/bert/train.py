@@ -15,20 +15,20 @@ import torch.nn.functional as F
 from accelerate.utils import set_seed
 from transformers import AutoTokenizer
 
-from ..data import load_corpus
-from ..data.corpus import CorpusError
-from ..data.bert import BertPretrainingData, StreamingBertData, d2l_wiki_sentences
-from ..data.streaming import LineStream
-from ..distributed import empty_loss, shard_rows
-from ..output_dir import claim_output_dir
-from ..resume import run_identity, vocabulary_of
-from ..hub import (
+from ..core.corpus import load_corpus
+from ..core.corpus import CorpusError
+from .data import BertPretrainingData, StreamingBertData, d2l_wiki_sentences
+from ..core.streaming import LineStream
+from ..core.distributed import empty_loss, shard_rows
+from ..core.output_dir import claim_output_dir
+from ..core.resume import run_identity, vocabulary_of
+from ..core.publish import (
     check_hub_access, publish, render_model_card, without_secrets,
 )
-from ..models.bert import HfpBertConfig, HfpBertForPreTraining
-from ..tokenization import build_word_level_tokenizer, train_bpe_tokenizer
-from ..training import TrainingArguments, finish_training, make_accelerator, set_threads, train_loop
-from ..visualization import plot_training
+from . import HfpBertConfig, HfpBertForPreTraining
+from ..core.tokenization import build_word_level_tokenizer, train_bpe_tokenizer
+from ..core.loop import TrainingArguments, finish_training, make_accelerator, set_threads, train_loop
+from ..core.visualization import plot_training
 
 
 @dataclass

@@ -20,7 +20,7 @@ from typing import Iterable, Iterator, Sequence
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-from .data.vocab import count_words, word_pipeline
+from .vocab import count_words, word_pipeline
 
 __all__ = [
     "BERT_SPECIAL_TOKENS",

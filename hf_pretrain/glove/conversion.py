@@ -7,8 +7,8 @@ import os
 import numpy as np
 import torch
 
-from ...data.vocab import Vocabulary
-from ...vectors import WordVectors
+from ..core.vocab import Vocabulary
+from ..vectors.keyed import WordVectors
 from .configuration_glove import GloVeConfig
 from .modeling_glove import GloVeModel
 

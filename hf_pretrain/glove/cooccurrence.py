@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .streaming import Corpus, corpus_chunks
+from ..core.streaming import Corpus, corpus_chunks
 
 
 def build_cooccurrence(

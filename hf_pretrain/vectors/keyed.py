@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .hub import check_safetensors
+from ..core.publish import check_safetensors
 
 VECTORS_FILE = "vectors.safetensors"
 VOCAB_FILE = "vocab.json"
@@ -176,7 +176,7 @@ class WordVectors:
         A fastText model gives :class:`FastTextVectors`, which also answer for unseen words.
         """
         if cls is WordVectors and getattr(getattr(model, "config", None), "model_type", None) == "fasttext":
-            from .fasttext_vectors import FastTextVectors
+            from ..fasttext.vectors import FastTextVectors
 
             return FastTextVectors.from_model(model, vocab)
         matrix = model.word_embeddings().float().cpu().numpy()
@@ -195,7 +195,7 @@ class WordVectors:
         """
         # Imported here: the package imports this module, and importing it is what registers the
         # model classes with AutoModel.
-        from .data.vocab import Vocabulary
+        from ..core.vocab import Vocabulary
 
         if hasattr(dir_or_model, "word_embeddings"):
             if vocab is None:
@@ -218,7 +218,7 @@ class WordVectors:
         vocab = vocab if vocab is not None else Vocabulary.load(path)
         _check_vocabulary_size(path, words_from, len(vocab), getattr(model.config, "vocab_size", None))
         if getattr(model.config, "model_type", None) == "fasttext":
-            from .fasttext_vectors import FastTextVectors
+            from ..fasttext.vectors import FastTextVectors
 
             return FastTextVectors.from_model(model, vocab, folder=path)
         return cls.from_model(model, vocab)
@@ -389,7 +389,7 @@ class WordVectors:
         Returns ``pearson``, ``pearson_pvalue``, ``spearman``, ``spearman_pvalue``, ``oov_ratio``
         (percent, as gensim), ``pairs`` (pairs correlated) and ``oov_pairs``.
         """
-        from .metrics import load_metric
+        from ..metrics import load_metric
 
         if oov not in ("skip", "compose"):
             raise ValueError(f"oov must be 'skip' or 'compose', got {oov!r}")
@@ -477,7 +477,7 @@ class WordVectors:
         ``sections``: one ``{"section", "correct", "incorrect", "accuracy"}`` per section, plus a
         last ``"Total accuracy"`` entry.
         """
-        from .metrics import load_metric
+        from ..metrics import load_metric
 
         ok_vocab = self._eval_vocab(restrict_vocab, case_insensitive)
         section_names: list[str] = []

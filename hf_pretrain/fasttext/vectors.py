@@ -16,9 +16,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .data.fasttext import bpe_subwords, char_ngram_subwords
-from .models.fasttext import FastTextConfig, FastTextModel
-from .vectors import WordVectors
+from .subwords import bpe_subwords, char_ngram_subwords
+from . import FastTextConfig, FastTextModel
+from ..vectors.keyed import WordVectors
 
 BPE_FILE = "subword_tokenizer.json"
 FASTTEXT_MAGIC = 793712314

@@ -126,7 +126,7 @@ def check_same_run(path: str, saved: dict, current: Optional[dict], ignore: bool
 
 def checkpoint_problem(path: str) -> Optional[str]:
     """Why the checkpoint folder `path` cannot be resumed from (None when it is whole)."""
-    from .hub import CorruptFileError, check_safetensors
+    from .publish import CorruptFileError, check_safetensors
 
     state = os.path.join(path, STATE_FILE)
     if not os.path.isfile(state):

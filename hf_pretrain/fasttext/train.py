@@ -17,22 +17,22 @@ import numpy as np
 import torch
 from accelerate.utils import set_seed
 
-from ..data.streaming import build_vocabulary, encode_corpus, training_text
-from ..data.fasttext import bpe_subwords, char_ngram_subwords, train_bpe
-from ..data.word2vec import WindowBatches
-from ..fasttext_vectors import BPE_FILE, FastTextVectors
-from ..output_dir import claim_output_dir
-from ..resume import run_identity, vocabulary_of
-from ..hub import (
+from ..core.streaming import build_vocabulary, encode_corpus, training_text
+from .subwords import bpe_subwords, char_ngram_subwords, train_bpe
+from ..word2vec.data import WindowBatches
+from .vectors import BPE_FILE, FastTextVectors
+from ..core.output_dir import claim_output_dir
+from ..core.resume import run_identity, vocabulary_of
+from ..core.publish import (
     check_hub_access, publish, render_model_card, without_secrets,
 )
-from ..models.fasttext import FastTextConfig, FastTextModel
-from ..training import (
+from . import FastTextConfig, FastTextModel
+from ..core.loop import (
     TrainingArguments, finish_training, linear_decay, make_accelerator, prepare_sparse_model, set_threads, train_loop,
 )
-from ..visualization import plot_training
-from .evaluation import EvaluationArguments, check_evaluation_files, evaluate_vectors
-from .word2vec import _corpus_note
+from ..core.visualization import plot_training
+from ..vectors.evaluation import EvaluationArguments, check_evaluation_files, evaluate_vectors
+from ..word2vec.train import _corpus_note
 
 DEFAULT_OUTPUT_DIR = "outputs/fasttext"
 

@@ -178,7 +178,7 @@ def _similarity(vectors, path) -> dict:
         wordsim353_pearson=float(pairs["pearson"]),
         wordsim353_oov_ratio=float(pairs["oov_ratio"]),
     )
-    from hf_pretrain.fasttext_vectors import FastTextVectors
+    from hf_pretrain.fasttext.vectors import FastTextVectors
 
     if isinstance(vectors, FastTextVectors):
         # The figure above scores unseen words through their subwords; this one, as gensim scores

@@ -18,8 +18,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .streaming import Corpus, corpus_chunks
-from .vocab import EncodedCorpus
+from ..core.streaming import Corpus, corpus_chunks
+from ..core.vocab import EncodedCorpus
 
 SAMPLE_RULES = ("word2vec", "d2l")
 

@@ -14,7 +14,7 @@ import yaml
 
 from .output_dir import NOT_PUBLISHED, OutputDirError, check_output_dir, write_folder_atomically  # noqa: F401 (re-exported)
 
-CARD_DIR = Path(__file__).resolve().parent.parent / "model_cards"
+CARD_DIR = Path(__file__).resolve().parents[2] / "model_cards"
 MODEL_FILES = ("config.json", "model.safetensors")
 
 

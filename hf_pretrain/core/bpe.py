@@ -7,10 +7,10 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
-from ..data.streaming import training_text
-from ..hub import HubArguments, OutputDirError, check_hub_access, publish, without_secrets
-from ..output_dir import OutputDirLock
-from ..tokenization import BERT_SPECIAL_TOKENS, train_bpe_tokenizer
+from .streaming import training_text
+from .publish import HubArguments, OutputDirError, check_hub_access, publish, without_secrets
+from .output_dir import OutputDirLock
+from .tokenization import BERT_SPECIAL_TOKENS, train_bpe_tokenizer
 
 
 @dataclass

@@ -31,7 +31,7 @@ from accelerate.utils import ProjectConfiguration
 from tqdm.auto import tqdm
 
 from .distributed import rounds
-from .hub import CorruptFileError, HubArguments
+from .publish import CorruptFileError, HubArguments
 from .output_dir import write_error
 from .preemption import StopRequest, TrainingInterrupted, follow_launcher
 from .resume import STATE_FILE, CheckpointMismatchError, check_same_run, checkpoint_problem, latest_checkpoint, new_run_id

@@ -52,7 +52,7 @@ KNOWN_CORPORA: Mapping[str, str] = {
 PTB_DIR_ENV = "HF_PRETRAIN_PTB_DIR"
 OFFLINE_ENV_VARS = ("HF_PRETRAIN_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 
-_PACKAGED_WIKITEXT2 = Path(__file__).resolve().parent / "wikitext-2-v1"
+_PACKAGED_WIKITEXT2 = Path(__file__).resolve().parents[1] / "data" / "wikitext-2-v1"
 _PACKAGED_SPLITS = ("train", "validation", "test")
 _WIKITEXT_HUB_ID = "Salesforce/wikitext"
 _PTB_HUB_ID = "ptb-text-only/ptb_text_only"

@@ -1,1 +1,0 @@
-from .corpus import CorpusError, KNOWN_CORPORA, load_corpus
