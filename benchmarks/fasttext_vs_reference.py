@@ -25,10 +25,15 @@ import sys
 import tempfile
 import time
 
-
-
-NUMBERS = ("words_per_second", "reported_words_per_second", "train_seconds", "peak_rss_mib", "wordsim353_all_pairs",
-           "wordsim353_in_vocab", "google_analogy")
+NUMBERS = (
+    "words_per_second",
+    "reported_words_per_second",
+    "train_seconds",
+    "peak_rss_mib",
+    "wordsim353_all_pairs",
+    "wordsim353_in_vocab",
+    "google_analogy",
+)
 
 
 def peak_rss_mib() -> float:
@@ -44,7 +49,9 @@ def scores(vectors, ws353, analogies):
 
 
 def probe(vectors):
-    return {w: [n for n, _ in vectors.most_similar(w, topn=5)] for w in ("goverment", "recieved", "runnning", "lobsters")}
+    return {
+        w: [n for n, _ in vectors.most_similar(w, topn=5)] for w in ("goverment", "recieved", "runnning", "lobsters")
+    }
 
 
 def run_reference(args, corpus_path, words):
@@ -58,9 +65,20 @@ def run_reference(args, corpus_path, words):
         try:
             start = time.perf_counter()
             model = fasttext.train_unsupervised(
-                corpus_path, model="skipgram", dim=args.embedding_dim, ws=args.window, neg=args.negative,
-                minn=args.minn, maxn=args.maxn, bucket=args.bucket, epoch=args.epochs, minCount=args.min_count,
-                t=args.subsample, lr=args.learning_rate, thread=args.threads, verbose=2,
+                corpus_path,
+                model="skipgram",
+                dim=args.embedding_dim,
+                ws=args.window,
+                neg=args.negative,
+                minn=args.minn,
+                maxn=args.maxn,
+                bucket=args.bucket,
+                epoch=args.epochs,
+                minCount=args.min_count,
+                t=args.subsample,
+                lr=args.learning_rate,
+                thread=args.threads,
+                verbose=2,
             )
             seconds = time.perf_counter() - start
         finally:
@@ -86,19 +104,33 @@ def run_reference(args, corpus_path, words):
 
 def run_ours(args, tmp):
     from hf_pretrain import WordVectors
-    from hf_pretrain.vectors.evaluation import EVAL_DIR
-    from hf_pretrain.fasttext.train import FastTextArguments, train_fasttext
     from hf_pretrain.core.loop import TrainingArguments
+    from hf_pretrain.fasttext.train import FastTextArguments, train_fasttext
+    from hf_pretrain.vectors.evaluation import EVAL_DIR
 
     results = train_fasttext(
         FastTextArguments(
-            dataset="wikitext-2", min_count=args.min_count, embedding_dim=args.embedding_dim, window=args.window,
-            num_negatives=args.negative, subsample=args.subsample, minn=args.minn, maxn=args.maxn, bucket=args.bucket,
-            max_row_updates=args.max_row_updates, similarity_file="", analogy_file="",
+            dataset="wikitext-2",
+            min_count=args.min_count,
+            embedding_dim=args.embedding_dim,
+            window=args.window,
+            num_negatives=args.negative,
+            subsample=args.subsample,
+            minn=args.minn,
+            maxn=args.maxn,
+            bucket=args.bucket,
+            max_row_updates=args.max_row_updates,
+            similarity_file="",
+            analogy_file="",
         ),
         TrainingArguments(
-            output_dir=os.path.join(tmp, "model"), seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
-            learning_rate=args.learning_rate, num_threads=args.threads, logging_steps=10**9,
+            output_dir=os.path.join(tmp, "model"),
+            seed=args.seed,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            num_threads=args.threads,
+            logging_steps=10**9,
         ),
     )
     rss = peak_rss_mib()  # training, folder writing and the vectors view included
@@ -116,27 +148,40 @@ def profile_step(args):
     import torch
 
     from hf_pretrain import Vocabulary, load_corpus
+    from hf_pretrain.fasttext import FastTextConfig, FastTextModel
+    from hf_pretrain.fasttext.sgd import sgd_step
     from hf_pretrain.fasttext.subwords import char_ngram_subwords
     from hf_pretrain.word2vec.data import WindowBatches
-    from hf_pretrain.fasttext import FastTextConfig, FastTextModel
 
     texts = load_corpus("wikitext-2")["train"]["text"]
     vocab = Vocabulary.build(texts, min_count=args.min_count)
-    model = FastTextModel(FastTextConfig(vocab_size=len(vocab), minn=args.minn, maxn=args.maxn, bucket=args.bucket,
-                                         max_row_updates=args.max_row_updates))
+    model = FastTextModel(
+        FastTextConfig(
+            vocab_size=len(vocab),
+            minn=args.minn,
+            maxn=args.maxn,
+            bucket=args.bucket,
+            max_row_updates=args.max_row_updates,
+        )
+    )
     model.set_subwords(*char_ngram_subwords(vocab.index_to_word, args.minn, args.maxn, args.bucket))
-    batches = WindowBatches(vocab.encode(texts), vocab.training_counts, window=args.window, batch_size=args.batch_size,
-                            sample=args.subsample)
+    batches = WindowBatches(
+        vocab.encode(texts),
+        vocab.training_counts,
+        window=args.window,
+        batch_size=args.batch_size,
+        sample=args.subsample,
+    )
     it = batches.epoch(torch.Generator().manual_seed(0))
     for _ in range(20):
         b = next(it)
         b.pop("words")
-        model.sgd_step(**b, learning_rate=0.05)
+        sgd_step(model, **b, learning_rate=0.05)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for _ in range(50):
             b = next(it)
             b.pop("words")
-            model.sgd_step(**b, learning_rate=0.05)
+            sgd_step(model, **b, learning_rate=0.05)
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
 
 
@@ -198,20 +243,31 @@ def main():
                 with open("/proc/loadavg") as f:
                     runs[side][-1]["load_average"] = f.read().split()[:3]
                 print(side, json.dumps({k: v for k, v in runs[side][-1].items() if k != "neighbours"}), flush=True)
-    rows = {side: {k: statistics.mean(r[k] for r in rs) for k in NUMBERS if rs[0].get(k) is not None} for side, rs in runs.items()}
-    print(f"\nskip-gram, d{args.embedding_dim}, ws {args.window}, neg {args.negative}, {args.minn}-{args.maxn}-grams, "
-          f"bucket {args.bucket:,}, t {args.subsample:g}, lr {args.learning_rate}, minCount {args.min_count}, "
-          f"{args.epochs} epochs, {args.threads} threads, our batch {args.batch_size}, {args.rounds} round(s); "
-          f"load averages after each run: {[r['load_average'][0] for rs in runs.values() for r in rs]}")
-    print(f"{'':12} {'words/s':>10} {'(own log)':>10} {'WS353 all':>10} {'in-vocab':>9} {'analogy':>8} {'peak RSS':>10}")
+    rows = {
+        side: {k: statistics.mean(r[k] for r in rs) for k in NUMBERS if rs[0].get(k) is not None}
+        for side, rs in runs.items()
+    }
+    print(
+        f"\nskip-gram, d{args.embedding_dim}, ws {args.window}, neg {args.negative}, {args.minn}-{args.maxn}-grams, "
+        f"bucket {args.bucket:,}, t {args.subsample:g}, lr {args.learning_rate}, minCount {args.min_count}, "
+        f"{args.epochs} epochs, {args.threads} threads, our batch {args.batch_size}, {args.rounds} round(s); "
+        f"load averages after each run: {[r['load_average'][0] for rs in runs.values() for r in rs]}"
+    )
+    print(
+        f"{'':12} {'words/s':>10} {'(own log)':>10} {'WS353 all':>10} {'in-vocab':>9} {'analogy':>8} {'peak RSS':>10}"
+    )
     for name, r in (("fastText", rows["reference"]), ("hf-pretrain", rows["ours"])):
         own = f"{r['reported_words_per_second']:,.0f}" if r.get("reported_words_per_second") else ""
-        print(f"{name:12} {r['words_per_second']:10,.0f} {own:>10} {r['wordsim353_all_pairs']:10.3f} "
-              f"{r['wordsim353_in_vocab']:9.3f} {r['google_analogy']:8.2%} {r['peak_rss_mib']:8,.0f} MiB")
+        print(
+            f"{name:12} {r['words_per_second']:10,.0f} {own:>10} {r['wordsim353_all_pairs']:10.3f} "
+            f"{r['wordsim353_in_vocab']:9.3f} {r['google_analogy']:8.2%} {r['peak_rss_mib']:8,.0f} MiB"
+        )
     ratio = rows["ours"]["words_per_second"] / rows["reference"]["words_per_second"]
     print(f"speed ratio hf-pretrain / fastText: {ratio:.2f}x")
     for name, side in (("fastText", "reference"), ("hf-pretrain", "ours")):
-        print(f"{name} neighbours: " + "; ".join(f"{w}: {', '.join(n)}" for w, n in runs[side][-1]["neighbours"].items()))
+        print(
+            f"{name} neighbours: " + "; ".join(f"{w}: {', '.join(n)}" for w, n in runs[side][-1]["neighbours"].items())
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "speed_ratio": ratio, "mean": rows, "runs": runs}, f, indent=2)

@@ -43,9 +43,10 @@ def cpu_seconds() -> float:
 
 def profile_step(args):
     from hf_pretrain import Vocabulary, load_corpus
-    from hf_pretrain.glove.cooccurrence import CooccurrenceBatches, build_cooccurrence
+    from hf_pretrain.core.runtime import keep_freed_memory
     from hf_pretrain.glove import GloVeConfig, GloVeModel
-    from hf_pretrain.core.loop import keep_freed_memory
+    from hf_pretrain.glove.adagrad import adagrad_step
+    from hf_pretrain.glove.cooccurrence import CooccurrenceBatches, build_cooccurrence
 
     keep_freed_memory()  # as the recipe does
     texts = load_corpus("wikitext-2")["train"]["text"]
@@ -56,12 +57,12 @@ def profile_step(args):
     for _ in range(5):
         batch = next(batches)
         batch.pop("words")
-        model.adagrad_step(**batch)
+        adagrad_step(model, **batch)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for _ in range(20):
             batch = next(batches)
             batch.pop("words")
-            model.adagrad_step(**batch)
+            adagrad_step(model, **batch)
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18))
 
 
@@ -71,23 +72,36 @@ def run_ours(args, seed: int) -> dict:
         start, cpu_start = time.perf_counter(), cpu_seconds()
         results = train_glove(
             GloVeArguments(
-                dataset="wikitext-2", min_count=args.min_count, embedding_dim=args.embedding_dim,
-                window=args.window, x_max=args.x_max,
+                dataset="wikitext-2",
+                min_count=args.min_count,
+                embedding_dim=args.embedding_dim,
+                window=args.window,
+                x_max=args.x_max,
             ),
             GloVeTrainingArguments(
-                output_dir=os.path.join(tmp, "glove"), seed=seed, epochs=args.epochs,
-                batch_size=args.batch_size, num_threads=args.threads, logging_steps=10**9,
+                output_dir=os.path.join(tmp, "glove"),
+                seed=seed,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                num_threads=args.threads,
+                logging_steps=10**9,
             ),
         )
         total, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
     counting, training = results["cooccurrence_seconds"], results["train_runtime"]
     return {
-        "side": "hf-pretrain", "seed": seed,
-        "counting_seconds": counting, "train_seconds": training, "pipeline_seconds": counting + training,
-        "total_seconds": total, "cpu_seconds": cpu, "nonzeros": results["nonzeros"],
+        "side": "hf-pretrain",
+        "seed": seed,
+        "counting_seconds": counting,
+        "train_seconds": training,
+        "pipeline_seconds": counting + training,
+        "total_seconds": total,
+        "cpu_seconds": cpu,
+        "nonzeros": results["nonzeros"],
         "wordsim353_spearman": results.get("wordsim353_spearman"),
         "google_analogy_accuracy": results.get("google_analogy_accuracy"),
-        "load_average_before": load_before, "load_average_after": os.getloadavg()[0],
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg()[0],
     }
 
 
@@ -105,24 +119,63 @@ def run_reference(args, seed: int, build: str, corpus_file: str, work: str) -> d
 
     vocab, cooc, shuf = (os.path.join(work, n) for n in ("vocab.txt", "cooccurrence.bin", "cooccurrence.shuf.bin"))
     timed("vocab_count", [tool("vocab_count"), "-min-count", str(args.min_count), "-verbose", "0"], corpus_file, vocab)
-    timed("cooccur", [tool("cooccur"), "-memory", "4.0", "-vocab-file", vocab, "-verbose", "0",
-                      "-window-size", str(args.window)], corpus_file, cooc)
+    timed(
+        "cooccur",
+        [tool("cooccur"), "-memory", "4.0", "-vocab-file", vocab, "-verbose", "0", "-window-size", str(args.window)],
+        corpus_file,
+        cooc,
+    )
     timed("shuffle", [tool("shuffle"), "-memory", "4.0", "-verbose", "0", "-seed", str(seed)], cooc, shuf)
     save = os.path.join(work, "vectors")
-    timed("glove", [tool("glove"), "-save-file", save, "-threads", str(args.threads), "-input-file", shuf,
-                    "-x-max", str(args.x_max), "-iter", str(args.epochs), "-vector-size", str(args.embedding_dim),
-                    "-binary", "0", "-vocab-file", vocab, "-verbose", "0", "-seed", str(seed), "-eta", "0.05",
-                    "-alpha", "0.75", "-model", "2"], os.devnull, os.devnull)
+    timed(
+        "glove",
+        [
+            tool("glove"),
+            "-save-file",
+            save,
+            "-threads",
+            str(args.threads),
+            "-input-file",
+            shuf,
+            "-x-max",
+            str(args.x_max),
+            "-iter",
+            str(args.epochs),
+            "-vector-size",
+            str(args.embedding_dim),
+            "-binary",
+            "0",
+            "-vocab-file",
+            vocab,
+            "-verbose",
+            "0",
+            "-seed",
+            str(seed),
+            "-eta",
+            "0.05",
+            "-alpha",
+            "0.75",
+            "-model",
+            "2",
+        ],
+        os.devnull,
+        os.devnull,
+    )
     vectors = WordVectors.load_word2vec_format(save + ".txt", no_header=True)
     scores = evaluate_vectors(vectors, EvaluationArguments())
     counting = times["vocab_count"] + times["cooccur"] + times["shuffle"]
     return {
-        "side": "glove.c", "seed": seed,
-        "counting_seconds": counting, "train_seconds": times["glove"], "pipeline_seconds": counting + times["glove"],
-        "total_seconds": sum(times.values()), "nonzeros": os.path.getsize(cooc) // 16,
+        "side": "glove.c",
+        "seed": seed,
+        "counting_seconds": counting,
+        "train_seconds": times["glove"],
+        "pipeline_seconds": counting + times["glove"],
+        "total_seconds": sum(times.values()),
+        "nonzeros": os.path.getsize(cooc) // 16,
         "wordsim353_spearman": scores.get("wordsim353_spearman"),
         "google_analogy_accuracy": scores.get("google_analogy_accuracy"),
-        "load_average_before": load_before, "load_average_after": os.getloadavg()[0],
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg()[0],
     }
 
 
@@ -146,9 +199,15 @@ def main():
         profile_step(args)
         return
     if args.reference:
-        missing = [t for t in ("vocab_count", "cooccur", "shuffle", "glove") if not os.access(os.path.join(args.reference, t), os.X_OK)]
+        missing = [
+            t
+            for t in ("vocab_count", "cooccur", "shuffle", "glove")
+            if not os.access(os.path.join(args.reference, t), os.X_OK)
+        ]
         if missing:
-            sys.exit(f"--reference {args.reference}: missing executables {missing} (build github.com/stanfordnlp/GloVe)")
+            sys.exit(
+                f"--reference {args.reference}: missing executables {missing} (build github.com/stanfordnlp/GloVe)"
+            )
 
     runs = []
     with tempfile.TemporaryDirectory() as work:
@@ -162,21 +221,31 @@ def main():
             if args.reference:
                 runs.append(run_reference(args, seed, args.reference, corpus_file, work))
 
-    print(f"\nGloVe on WikiText-2 train: d{args.embedding_dim}, window {args.window}, x_max {args.x_max}, "
-          f"{args.epochs} epochs, {args.threads} threads; ours with batches of {args.batch_size} pairs")
-    print(f"{'side':12} {'seed':>4} {'counting s':>10} {'training s':>10} {'pipeline s':>10} {'non-zeros':>10} "
-          f"{'WS353':>7} {'analogy':>8} {'load avg':>9}")
+    print(
+        f"\nGloVe on WikiText-2 train: d{args.embedding_dim}, window {args.window}, x_max {args.x_max}, "
+        f"{args.epochs} epochs, {args.threads} threads; ours with batches of {args.batch_size} pairs"
+    )
+    print(
+        f"{'side':12} {'seed':>4} {'counting s':>10} {'training s':>10} {'pipeline s':>10} {'non-zeros':>10} "
+        f"{'WS353':>7} {'analogy':>8} {'load avg':>9}"
+    )
     for r in runs:
-        print(f"{r['side']:12} {r['seed']:>4} {r['counting_seconds']:>10.1f} {r['train_seconds']:>10.1f} "
-              f"{r['pipeline_seconds']:>10.1f} {r['nonzeros']:>10,} {r['wordsim353_spearman']:>7.4f} "
-              f"{r['google_analogy_accuracy']:>8.2%} {r['load_average_before']:>4.1f}/{r['load_average_after']:.1f}")
+        print(
+            f"{r['side']:12} {r['seed']:>4} {r['counting_seconds']:>10.1f} {r['train_seconds']:>10.1f} "
+            f"{r['pipeline_seconds']:>10.1f} {r['nonzeros']:>10,} {r['wordsim353_spearman']:>7.4f} "
+            f"{r['google_analogy_accuracy']:>8.2%} {r['load_average_before']:>4.1f}/{r['load_average_after']:.1f}"
+        )
     summary = {}
     for side in sorted({r["side"] for r in runs}):
         mine = [r for r in runs if r["side"] == side]
-        summary[side] = {k: statistics.mean(r[k] for r in mine) for k in
-                         ("pipeline_seconds", "wordsim353_spearman", "google_analogy_accuracy")}
-        print(f"{side:12} mean: pipeline {summary[side]['pipeline_seconds']:.1f} s, WS353 "
-              f"{summary[side]['wordsim353_spearman']:.4f}, analogy {summary[side]['google_analogy_accuracy']:.2%}")
+        summary[side] = {
+            k: statistics.mean(r[k] for r in mine)
+            for k in ("pipeline_seconds", "wordsim353_spearman", "google_analogy_accuracy")
+        }
+        print(
+            f"{side:12} mean: pipeline {summary[side]['pipeline_seconds']:.1f} s, WS353 "
+            f"{summary[side]['wordsim353_spearman']:.4f}, analogy {summary[side]['google_analogy_accuracy']:.2%}"
+        )
     if args.reference:
         ratio = summary["glove.c"]["pipeline_seconds"] / summary["hf-pretrain"]["pipeline_seconds"]
         print(f"speed ratio (glove.c pipeline time / ours): {ratio:.2f}x")

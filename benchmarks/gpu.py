@@ -30,8 +30,8 @@ import time
 import torch
 
 from hf_pretrain import HfpBertConfig, HfpBertForPreTraining, load_corpus
-from hf_pretrain.core.arguments import parse_args
 from hf_pretrain.bert.data import BertPretrainingData, d2l_wiki_paragraphs
+from hf_pretrain.core.arguments import parse_args
 from hf_pretrain.core.tokenization import build_word_level_tokenizer
 
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}
@@ -55,10 +55,10 @@ def tolerant_fingerprints() -> None:
 
 
 def word_recipe(family: str, batch_size: int, epochs: int, extra: list[str]) -> dict:
+    from hf_pretrain.core.loop import TrainingArguments
     from hf_pretrain.fasttext.train import FastTextArguments, train_fasttext
     from hf_pretrain.glove.train import GloVeArguments, GloVeTrainingArguments, train_glove
     from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
-    from hf_pretrain.core.loop import TrainingArguments
 
     recipes = {
         "word2vec": (Word2VecArguments, TrainingArguments, train_word2vec),
@@ -69,15 +69,28 @@ def word_recipe(family: str, batch_size: int, epochs: int, extra: list[str]) -> 
     with tempfile.TemporaryDirectory() as out:
         args = parse_args(
             [arguments, training],
-            ["--output_dir", os.path.join(out, family), "--batch_size", str(batch_size), "--epochs", str(epochs),
-             "--logging_steps", "1000000", *extra],
+            [
+                "--output_dir",
+                os.path.join(out, family),
+                "--batch_size",
+                str(batch_size),
+                "--epochs",
+                str(epochs),
+                "--logging_steps",
+                "1000000",
+                *extra,
+            ],
         )
         results = train(*args)
     unit = "pair" if family == "glove" else "word"
     row = {
-        "family": family, "batch_size": batch_size, "epochs": epochs,
-        f"{unit}s_per_second": results[f"train_{unit}s_per_second"], "train_runtime": results["train_runtime"],
-        "wordsim353": results.get("wordsim353_spearman"), "analogy": results.get("google_analogy_accuracy"),
+        "family": family,
+        "batch_size": batch_size,
+        "epochs": epochs,
+        f"{unit}s_per_second": results[f"train_{unit}s_per_second"],
+        "train_runtime": results["train_runtime"],
+        "wordsim353": results.get("wordsim353_spearman"),
+        "analogy": results.get("google_analogy_accuracy"),
     }
     if family == "glove":
         row["seconds_per_epoch"] = results["train_runtime"] / epochs
@@ -90,7 +103,9 @@ def bert_flops_per_step(config: HfpBertConfig, batch: dict) -> float:
     per_layer = 4 * hidden * hidden + 2 * hidden * config.intermediate_size  # attention projections + FFN
     dense = 6 * layers * per_layer * tokens + 12 * layers * hidden * length * tokens
     masked = int((batch["labels"] != -100).sum())
-    head = 6 * masked * (hidden * hidden + hidden * config.vocab_size) + 6 * batch["input_ids"].shape[0] * hidden * hidden
+    head = (
+        6 * masked * (hidden * hidden + hidden * config.vocab_size) + 6 * batch["input_ids"].shape[0] * hidden * hidden
+    )
     return float(dense + head)
 
 
@@ -105,16 +120,18 @@ def bert(args, device) -> list[dict]:
         if len(batches) == args.bert_steps + 3:
             break
     # BERT's 30522-token vocabulary, as a real BERT-base has; the batches keep the word-level ids.
-    config = HfpBertConfig.from_preset(args.bert_preset, vocab_size=max(30522, len(tokenizer)), pad_token_id=tokenizer.pad_token_id)
+    config = HfpBertConfig.from_preset(
+        args.bert_preset, vocab_size=max(30522, len(tokenizer)), pad_token_id=tokenizer.pad_token_id
+    )
     torch.manual_seed(0)
     ours = HfpBertForPreTraining(config).to(device).train()
     theirs = ours.to_transformers().train()
-    # Ours again, with the padding kept in every layer as transformers does (no skip_padding).
+    # Ours twice: with the real tokens packed (skip_padding) and with the padding kept in every layer,
+    # as the recipe trains on a GPU and as transformers does.
     padded = HfpBertForPreTraining(config).to(device).train()
     padded.load_state_dict(ours.state_dict())
-    encoder = padded.bert.forward
-    padded.bert.forward = lambda *a, skip_padding=False, **k: encoder(*a, skip_padding=False, **k)
-    models = {"hf-pretrain": ours, "hf-pretrain, padded": padded, "transformers": theirs}
+    models = {"hf-pretrain, skip_padding": ours, "hf-pretrain, padded": padded, "transformers": theirs}
+    options = {"hf-pretrain, skip_padding": {"skip_padding": True}}
     optimizers = {name: torch.optim.AdamW(m.parameters(), lr=1e-4, fused=True) for name, m in models.items()}
     times = {name: [] for name in models}
     flops = []
@@ -123,7 +140,7 @@ def bert(args, device) -> list[dict]:
             torch.cuda.synchronize()
             start = time.perf_counter()
             with torch.autocast(device.type, dtype=torch.bfloat16):
-                loss = model(**batch).loss
+                loss = model(**batch, **options.get(name, {})).loss
             loss.backward()
             optimizers[name].step()
             optimizers[name].zero_grad(set_to_none=True)
@@ -139,11 +156,18 @@ def bert(args, device) -> list[dict]:
     for name, taken in times.items():
         seconds = sum(taken)
         achieved = sum(flops) / seconds / 1e12
-        rows.append({
-            "family": f"bert-{args.bert_preset} bf16 ({name}{', grouped by length' if args.group_by_length else ''})", "batch_size": args.bert_batch, "steps": len(taken),
-            "tokens_per_second": tokens * len(taken) / seconds, "step_seconds": seconds / len(taken),
-            "model_tflops": achieved, "mfu": achieved / peak if peak else None, "padding": padding,
-        })
+        rows.append(
+            {
+                "family": f"bert-{args.bert_preset} bf16 ({name}{', grouped by length' if args.group_by_length else ''})",
+                "batch_size": args.bert_batch,
+                "steps": len(taken),
+                "tokens_per_second": tokens * len(taken) / seconds,
+                "step_seconds": seconds / len(taken),
+                "model_tflops": achieved,
+                "mfu": achieved / peak if peak else None,
+                "padding": padding,
+            }
+        )
     for row in rows[:-1]:
         row["speedup_over_transformers"] = rows[-1]["step_seconds"] / row["step_seconds"]
     return rows
@@ -155,7 +179,10 @@ def main(argv=None):
     parser.add_argument("--word2vec_batch", type=int, nargs="*", default=[2048])
     parser.add_argument("--word2vec_epochs", type=int, default=5)
     parser.add_argument(
-        "--word2vec_sweep", type=lambda v: tuple(map(int, v.split(":"))), nargs="*", default=[(8192, 8), (16384, 8)],
+        "--word2vec_sweep",
+        type=lambda v: tuple(map(int, v.split(":"))),
+        nargs="*",
+        default=[(8192, 8), (16384, 8)],
         help="Extra word2vec runs as BATCH:MAX_ROW_UPDATES pairs, e.g. 32768:4.",
     )
     parser.add_argument("--fasttext_batch", type=int, nargs="*", default=[2048, 8192])
@@ -163,7 +190,9 @@ def main(argv=None):
     parser.add_argument("--glove_batch", type=int, default=65536)
     parser.add_argument("--glove_epochs", type=int, default=15)
     parser.add_argument("--bert_preset", default="base")
-    parser.add_argument("--group_by_length", action="store_true", help="BERT batches of similar lengths (less padding).")
+    parser.add_argument(
+        "--group_by_length", action="store_true", help="BERT batches of similar lengths (less padding)."
+    )
     parser.add_argument("--bert_batch", type=int, default=128)
     parser.add_argument("--bert_steps", type=int, default=20)
     parser.add_argument("--peak_tflops", type=float, default=None)
@@ -188,12 +217,25 @@ def main(argv=None):
     runs = []
     for batch, cap in args.word2vec_sweep if "word2vec" in args.only else []:
         extra = ["--max_row_updates", str(cap)]
-        runs.append(("word2vec", lambda b=batch, e=extra: [{**word_recipe("word2vec", b, args.word2vec_epochs, e), "max_row_updates": int(e[1])}]))
+        runs.append(
+            (
+                "word2vec",
+                lambda b=batch, e=extra: [
+                    {**word_recipe("word2vec", b, args.word2vec_epochs, e), "max_row_updates": int(e[1])}
+                ],
+            )
+        )
     for family in args.only:
         if family == "word2vec":
-            runs += [("word2vec", lambda b=b: [word_recipe("word2vec", b, args.word2vec_epochs, [])]) for b in args.word2vec_batch]
+            runs += [
+                ("word2vec", lambda b=b: [word_recipe("word2vec", b, args.word2vec_epochs, [])])
+                for b in args.word2vec_batch
+            ]
         elif family == "fasttext":
-            runs += [("fasttext", lambda b=b: [word_recipe("fasttext", b, args.fasttext_epochs, [])]) for b in args.fasttext_batch]
+            runs += [
+                ("fasttext", lambda b=b: [word_recipe("fasttext", b, args.fasttext_epochs, [])])
+                for b in args.fasttext_batch
+            ]
         elif family == "glove":
             runs.append(("glove", lambda: [word_recipe("glove", args.glove_batch, args.glove_epochs, [])]))
         elif family == "bert":

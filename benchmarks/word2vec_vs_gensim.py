@@ -21,9 +21,9 @@ import time
 import torch
 
 from hf_pretrain import load_corpus
+from hf_pretrain.core.loop import TrainingArguments
 from hf_pretrain.vectors.evaluation import EVAL_DIR
 from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
-from hf_pretrain.core.loop import TrainingArguments
 
 WS353 = str(EVAL_DIR / "wordsim353_all.tsv")
 ANALOGIES = str(EVAL_DIR / "questions-words.txt")
@@ -39,9 +39,16 @@ def run_gensim(sentences, args, seed):
     from gensim.models import Word2Vec
 
     model = Word2Vec(
-        vector_size=args.embedding_dim, window=args.window, negative=args.negative if args.loss == "negative_sampling" else 0,
-        hs=int(args.loss == "hierarchical_softmax"), sample=args.subsample, min_count=args.min_count,
-        workers=args.threads, sg=int(args.architecture == "skipgram"), seed=seed, epochs=args.epochs,
+        vector_size=args.embedding_dim,
+        window=args.window,
+        negative=args.negative if args.loss == "negative_sampling" else 0,
+        hs=int(args.loss == "hierarchical_softmax"),
+        sample=args.subsample,
+        min_count=args.min_count,
+        workers=args.threads,
+        sg=int(args.architecture == "skipgram"),
+        seed=seed,
+        epochs=args.epochs,
     )
     model.build_vocab(sentences)
     words = sum(len(s) for s in sentences)
@@ -59,13 +66,25 @@ def run_ours(args, seed):
     with tempfile.TemporaryDirectory() as tmp:
         results = train_word2vec(
             Word2VecArguments(
-                dataset="wikitext-2", min_count=args.min_count, architecture=args.architecture, loss=args.loss,
-                embedding_dim=args.embedding_dim, window=args.window, num_negatives=args.negative,
-                subsample=args.subsample, negative_sharing=args.negative_sharing, similarity_file="", analogy_file="",
+                dataset="wikitext-2",
+                min_count=args.min_count,
+                architecture=args.architecture,
+                loss=args.loss,
+                embedding_dim=args.embedding_dim,
+                window=args.window,
+                num_negatives=args.negative,
+                subsample=args.subsample,
+                negative_sharing=args.negative_sharing,
+                similarity_file="",
+                analogy_file="",
             ),
             TrainingArguments(
-                output_dir=os.path.join(tmp, "model"), seed=seed, epochs=args.epochs, batch_size=args.batch_size,
-                num_threads=args.threads, logging_steps=10**9,
+                output_dir=os.path.join(tmp, "model"),
+                seed=seed,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                num_threads=args.threads,
+                logging_steps=10**9,
             ),
         )
         path = os.path.join(tmp, "vectors.txt")
@@ -76,25 +95,39 @@ def run_ours(args, seed):
 
 def profile_step(args):
     from hf_pretrain.core.vocab import Vocabulary
-    from hf_pretrain.word2vec.data import WindowBatches
     from hf_pretrain.word2vec import Word2VecConfig, Word2VecModel
+    from hf_pretrain.word2vec.data import WindowBatches
+    from hf_pretrain.word2vec.sgd import sgd_step
 
     texts = load_corpus("wikitext-2")["train"]["text"]
     vocab = Vocabulary.build(texts, min_count=args.min_count)
-    model = Word2VecModel(Word2VecConfig(vocab_size=len(vocab), architecture=args.architecture, loss=args.loss,
-                                         negative_sharing=args.negative_sharing))
-    batches = WindowBatches(vocab.encode(texts), vocab.training_counts, window=args.window, batch_size=args.batch_size,
-                            loss=args.loss, sample=args.subsample, negative_sharing=args.negative_sharing)
+    model = Word2VecModel(
+        Word2VecConfig(
+            vocab_size=len(vocab),
+            architecture=args.architecture,
+            loss=args.loss,
+            negative_sharing=args.negative_sharing,
+        )
+    )
+    batches = WindowBatches(
+        vocab.encode(texts),
+        vocab.training_counts,
+        window=args.window,
+        batch_size=args.batch_size,
+        loss=args.loss,
+        sample=args.subsample,
+        negative_sharing=args.negative_sharing,
+    )
     it = batches.epoch(torch.Generator().manual_seed(0))
     warm = [next(it) for _ in range(20)]
     for b in warm:
         b.pop("words")
-        model.sgd_step(**b, learning_rate=0.025)
+        sgd_step(model, **b, learning_rate=0.025)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for _ in range(100):
             b = next(it)
             b.pop("words")
-            model.sgd_step(**b, learning_rate=0.025)
+            sgd_step(model, **b, learning_rate=0.025)
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
 
 
@@ -126,15 +159,23 @@ def main():
         rows["gensim"].append(run_gensim(sentences, args, seed))
         rows["hf-pretrain"].append(run_ours(args, seed))
     summary = {}
-    print(f"\n{args.architecture} / {args.loss}, d{args.embedding_dim}, window {args.window}, batch {args.batch_size}, "
-          f"{args.epochs} epochs, {args.threads} threads, {args.seeds} seed(s), WikiText-2 train")
+    print(
+        f"\n{args.architecture} / {args.loss}, d{args.embedding_dim}, window {args.window}, batch {args.batch_size}, "
+        f"{args.epochs} epochs, {args.threads} threads, {args.seeds} seed(s), WikiText-2 train"
+    )
     print(f"{'':12} {'words/s':>12} {'WS353 ρ':>9} {'analogy':>8}")
     for name, runs in rows.items():
         speed = statistics.mean(r[0] for r in runs)
         ws = statistics.mean(r[1][0] for r in runs)
         an = statistics.mean(r[1][1] for r in runs)
-        summary[name] = {"words_per_second": speed, "wordsim353_spearman": ws, "google_analogy": an,
-                         "runs": [{"words_per_second": r[0], "wordsim353_spearman": r[1][0], "google_analogy": r[1][1]} for r in runs]}
+        summary[name] = {
+            "words_per_second": speed,
+            "wordsim353_spearman": ws,
+            "google_analogy": an,
+            "runs": [
+                {"words_per_second": r[0], "wordsim353_spearman": r[1][0], "google_analogy": r[1][1]} for r in runs
+            ],
+        }
         print(f"{name:12} {speed:12,.0f} {ws:9.3f} {an:8.3%}")
     ratio = summary["hf-pretrain"]["words_per_second"] / summary["gensim"]["words_per_second"]
     summary["speed_ratio"] = ratio

@@ -80,7 +80,9 @@ def load_bert(folder: Path, command: str):
     kind = model_type(folder)
     if kind != BERT_TYPE:
         family = "saved word vectors" if kind == "vectors" else f"a {kind} model"
-        raise UserError(f"{folder} holds {family}; '{command}' needs a BERT model (written by recipes/pretrain_bert.py)")
+        raise UserError(
+            f"{folder} holds {family}; '{command}' needs a BERT model (written by recipes/pretrain_bert.py)"
+        )
     from transformers import AutoTokenizer
 
     from hf_pretrain import HfpBertForPreTraining
@@ -172,7 +174,9 @@ def check_export_target(folder: Path, out: Path, overwrite: bool) -> None:
     if out.is_dir():
         raise UserError(f"{out} is a folder; give the path of the file to write")
     if out.exists() and out.resolve().parent == folder.resolve():
-        raise UserError(f"{out} is a file of the model {folder}: exporting over it would destroy the model; choose another path")
+        raise UserError(
+            f"{out} is a file of the model {folder}: exporting over it would destroy the model; choose another path"
+        )
     if out.exists() and not overwrite:
         raise UserError(f"{out} already exists: pass --overwrite to replace it, or choose another path")
 
@@ -229,16 +233,20 @@ def _fill_with_model(model, tokenizer, text: str, top_k: int) -> list[list[dict]
     encoded = tokenizer(text, return_tensors="pt")
     input_ids = encoded["input_ids"][0]
     with torch.no_grad():
-        logits = model(**{k: v for k, v in encoded.items() if k in ("input_ids", "attention_mask", "token_type_ids")},
-                       return_dict=True).prediction_logits[0]
+        logits = model(
+            **{k: v for k, v in encoded.items() if k in ("input_ids", "attention_mask", "token_type_ids")},
+            return_dict=True,
+        ).prediction_logits[0]
     results = []
     for position in (input_ids == tokenizer.mask_token_id).nonzero().flatten().tolist():
         probabilities = logits[position].float().softmax(-1)
         scores, ids = probabilities.topk(min(top_k, probabilities.shape[0]))
-        results.append([
-            {"score": score, "token": token_id, "token_str": tokenizer.decode([token_id])}
-            for score, token_id in zip(scores.tolist(), ids.tolist())
-        ])
+        results.append(
+            [
+                {"score": score, "token": token_id, "token_str": tokenizer.decode([token_id])}
+                for score, token_id in zip(scores.tolist(), ids.tolist())
+            ]
+        )
     return results
 
 
@@ -259,7 +267,9 @@ def cmd_fill_mask(args) -> None:
         raise UserError(f"no mask in {args.text!r}: write [MASK] (or {mask}) where a word is missing")
     length = len(tokenizer(text)["input_ids"])
     if length > model.config.max_position_embeddings:
-        raise UserError(f"the text is {length} tokens long; {folder} reads at most {model.config.max_position_embeddings}")
+        raise UserError(
+            f"the text is {length} tokens long; {folder} reads at most {model.config.max_position_embeddings}"
+        )
     exported = folder / "transformers"
     if (exported / "config.json").is_file():
         results = _fill_with_pipeline(exported, text, args.n)
@@ -288,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=_examples(
             f"{PROG} similar outputs/word2vec king -n 5",
-            f"{PROG} fill-mask outputs/bert \"the [MASK] is a species of lobster\"",
+            f'{PROG} fill-mask outputs/bert "the [MASK] is a species of lobster"',
             f"{PROG} COMMAND --help     (the options and examples of one command)",
         ),
     )
@@ -296,21 +306,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(name: str, help: str, examples: list[str], handler):
         sub = commands.add_parser(
-            name, help=help, description=help, epilog=_examples(*examples),
+            name,
+            help=help,
+            description=help,
+            epilog=_examples(*examples),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         sub.set_defaults(handler=handler)
         return sub
 
-    sub = add("similar", "Words nearest to WORD by cosine similarity.",
-              [f"{PROG} similar outputs/word2vec king", f"{PROG} similar outputs/fasttext unseenword -n 20"], cmd_similar)
+    sub = add(
+        "similar",
+        "Words nearest to WORD by cosine similarity.",
+        [f"{PROG} similar outputs/word2vec king", f"{PROG} similar outputs/fasttext unseenword -n 20"],
+        cmd_similar,
+    )
     sub.add_argument("model", metavar="MODEL", help="a saved word2vec, GloVe or fastText folder (or WordVectors.save)")
     sub.add_argument("word", metavar="WORD")
     sub.add_argument("-n", type=_positive, default=10, help="how many words to list (default 10)")
 
-    sub = add("analogy", "A is to B as C is to ?: the words nearest to B - A + C.",
-              [f"{PROG} analogy outputs/word2vec man king woman",
-               f"{PROG} analogy outputs/glove paris france berlin -n 10 --method 3cosmul"], cmd_analogy)
+    sub = add(
+        "analogy",
+        "A is to B as C is to ?: the words nearest to B - A + C.",
+        [
+            f"{PROG} analogy outputs/word2vec man king woman",
+            f"{PROG} analogy outputs/glove paris france berlin -n 10 --method 3cosmul",
+        ],
+        cmd_analogy,
+    )
     sub.add_argument("model", metavar="MODEL", help="a saved word2vec, GloVe or fastText folder (or WordVectors.save)")
     sub.add_argument("a", metavar="A")
     sub.add_argument("b", metavar="B")
@@ -318,34 +341,62 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("-n", type=_positive, default=5, help="how many answers to list (default 5)")
     sub.add_argument("--method", choices=("3cosadd", "3cosmul"), default="3cosadd", help="ranking (default 3cosadd)")
 
-    sub = add("evaluate", evaluation.DESCRIPTION + " Without files: WordSim-353 and the Google analogy set.",
-              [f"{PROG} evaluate outputs/word2vec",
-               f"{PROG} evaluate outputs/fasttext --similarity simlex999.txt --analogy questions-words.txt "
-               "--output results.json"], cmd_evaluate)
+    sub = add(
+        "evaluate",
+        evaluation.DESCRIPTION + " Without files: WordSim-353 and the Google analogy set.",
+        [
+            f"{PROG} evaluate outputs/word2vec",
+            f"{PROG} evaluate outputs/fasttext --similarity simlex999.txt --analogy questions-words.txt "
+            "--output results.json",
+        ],
+        cmd_evaluate,
+    )
     evaluation.add_arguments(sub)
 
-    sub = add("export", "Write the word vectors as a text file other tools read (gensim, GloVe, fastText).",
-              [f"{PROG} export outputs/word2vec vectors.txt                      # word2vec text, 'N D' header",
-               f"{PROG} export outputs/glove glove.txt --format glove             # no header",
-               f"{PROG} export outputs/fasttext vectors.vec --format fasttext-vec"], cmd_export)
+    sub = add(
+        "export",
+        "Write the word vectors as a text file other tools read (gensim, GloVe, fastText).",
+        [
+            f"{PROG} export outputs/word2vec vectors.txt                      # word2vec text, 'N D' header",
+            f"{PROG} export outputs/glove glove.txt --format glove             # no header",
+            f"{PROG} export outputs/fasttext vectors.vec --format fasttext-vec",
+        ],
+        cmd_export,
+    )
     sub.add_argument("model", metavar="MODEL", help="a saved word2vec, GloVe or fastText folder (or WordVectors.save)")
     sub.add_argument("out", metavar="OUT", help="the file to write")
     sub.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
-    sub.add_argument("--format", choices=tuple(EXPORT_FORMATS), default="word2vec",
-                     help="word2vec text ('N D' header; the default), GloVe text (no header) or fastText .vec")
+    sub.add_argument(
+        "--format",
+        choices=tuple(EXPORT_FORMATS),
+        default="word2vec",
+        help="word2vec text ('N D' header; the default), GloVe text (no header) or fastText .vec",
+    )
 
-    sub = add("encode", "Tokens and contextual vectors of a text (or a text pair) from BERT's encoder.",
-              [f"{PROG} encode outputs/bert \"a crane is flying\"",
-               f"{PROG} encode outputs/bert \"a crane is flying\" \"it is a big bird\" --output encoding.json"], cmd_encode)
+    sub = add(
+        "encode",
+        "Tokens and contextual vectors of a text (or a text pair) from BERT's encoder.",
+        [
+            f'{PROG} encode outputs/bert "a crane is flying"',
+            f'{PROG} encode outputs/bert "a crane is flying" "it is a big bird" --output encoding.json',
+        ],
+        cmd_encode,
+    )
     sub.add_argument("model", metavar="BERT_MODEL", help="a folder written by recipes/pretrain_bert.py")
     sub.add_argument("text", metavar="TEXT")
     sub.add_argument("text_pair", metavar="TEXT_B", nargs="?", default=None, help="an optional second sentence")
     sub.add_argument("--dims", type=_positive, default=8, help="[CLS] dimensions to print (default 8)")
     sub.add_argument("--output", metavar="JSON", help="also write tokens, [CLS] and every token's vector to this file")
 
-    sub = add("fill-mask", "The likeliest tokens at each [MASK] of a text, from BERT's masked-LM head.",
-              [f"{PROG} fill-mask outputs/bert \"the [MASK] is a species of lobster\"",
-               f"{PROG} fill-mask outputs/bert \"the <mask> sat on the <mask>\" -n 3"], cmd_fill_mask)
+    sub = add(
+        "fill-mask",
+        "The likeliest tokens at each [MASK] of a text, from BERT's masked-LM head.",
+        [
+            f'{PROG} fill-mask outputs/bert "the [MASK] is a species of lobster"',
+            f'{PROG} fill-mask outputs/bert "the <mask> sat on the <mask>" -n 3',
+        ],
+        cmd_fill_mask,
+    )
     sub.add_argument("model", metavar="BERT_MODEL", help="a folder written by recipes/pretrain_bert.py")
     sub.add_argument("text", metavar="TEXT", help="text with [MASK] (or the tokenizer's own mask token, e.g. <mask>)")
     sub.add_argument("-n", type=_positive, default=5, help="answers per mask (default 5)")

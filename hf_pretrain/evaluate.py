@@ -45,22 +45,30 @@ def build_parser() -> argparse.ArgumentParser:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The evaluation flags, shared with `hf-pretrain evaluate`."""
     parser.add_argument(
-        "model_dir", metavar="MODEL_DIR",
+        "model_dir",
+        metavar="MODEL_DIR",
         help="a saved model folder (word2vec, GloVe, fastText) or a folder written by WordVectors.save",
     )
     parser.add_argument(
-        "--similarity", nargs="+", metavar="FILE", default=[],
+        "--similarity",
+        nargs="+",
+        metavar="FILE",
+        default=[],
         help="word-pair files: 'word1 word2 score' per line, tab- or (if the file has no tab) space-separated",
     )
     parser.add_argument("--analogy", nargs="+", metavar="FILE", default=[], help="questions-words style analogy files")
     parser.add_argument("--output", metavar="JSON", help="write all results, per-section counts included, to this file")
     parser.add_argument(
-        "--oov", choices=("skip", "compose"), default=None,
+        "--oov",
+        choices=("skip", "compose"),
+        default=None,
         help="pairs with unseen words: skip them (gensim's rule) or compose their vectors from subwords "
         "(fastText; the default for fastText models, 'skip' otherwise)",
     )
     parser.add_argument(
-        "--restrict_vocab", type=int, default=300000,
+        "--restrict_vocab",
+        type=int,
+        default=300000,
         help="use only the first N (most frequent) words, as gensim (default 300000)",
     )
     parser.add_argument(
@@ -154,16 +162,32 @@ def evaluate_similarity(vectors, path: Path, delimiter, parsable: int, args) -> 
     oov = args.oov or ("compose" if is_fasttext else "skip")
     try:
         result = vectors.evaluate_word_pairs(
-            path, delimiter=delimiter, oov=oov,
-            restrict_vocab=args.restrict_vocab, case_insensitive=not args.case_sensitive,
+            path,
+            delimiter=delimiter,
+            oov=oov,
+            restrict_vocab=args.restrict_vocab,
+            case_insensitive=not args.case_sensitive,
         )
     except ValueError as err:
         if "no valid similarity judgements" not in str(err):
             raise UserError(f"{path}: {err}") from None
         # The file parses (checked before), so every pair has an unknown word: nothing to correlate.
-        result = {"pearson": None, "pearson_pvalue": None, "spearman": None, "spearman_pvalue": None,
-                  "oov_ratio": 100.0, "pairs": 0, "oov_pairs": parsable}
-    return {"file": str(path), "delimiter": "tab" if delimiter else "whitespace", "oov": oov, "lines": parsable, **result}
+        result = {
+            "pearson": None,
+            "pearson_pvalue": None,
+            "spearman": None,
+            "spearman_pvalue": None,
+            "oov_ratio": 100.0,
+            "pairs": 0,
+            "oov_pairs": parsable,
+        }
+    return {
+        "file": str(path),
+        "delimiter": "tab" if delimiter else "whitespace",
+        "oov": oov,
+        "lines": parsable,
+        **result,
+    }
 
 
 def evaluate_analogy(vectors, path: Path, args) -> dict:
@@ -193,13 +217,29 @@ def _display_name(path: str) -> str:
 def format_table(similarity: list[dict], analogy: list[dict]) -> str:
     header = ["file", "task", "pairs/questions", "scored", "OOV %", "Spearman", "Pearson", "accuracy"]
     rows = [
-        [_display_name(r["file"]), "similarity", str(r["lines"]), str(r["pairs"]), _number(r["oov_ratio"], 2),
-         _number(r["spearman"], 4), _number(r["pearson"], 4), "-"]
+        [
+            _display_name(r["file"]),
+            "similarity",
+            str(r["lines"]),
+            str(r["pairs"]),
+            _number(r["oov_ratio"], 2),
+            _number(r["spearman"], 4),
+            _number(r["pearson"], 4),
+            "-",
+        ]
         for r in similarity
     ]
     rows += [
-        [_display_name(r["file"]), "analogy", str(r["questions"]), str(r["total"]), _number(r["oov_ratio"], 2),
-         "-", "-", f"{_number(100 * r['accuracy'], 2)} %"]
+        [
+            _display_name(r["file"]),
+            "analogy",
+            str(r["questions"]),
+            str(r["total"]),
+            _number(r["oov_ratio"], 2),
+            "-",
+            "-",
+            f"{_number(100 * r['accuracy'], 2)} %",
+        ]
         for r in analogy
     ]
     widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
@@ -239,19 +279,23 @@ def run(args) -> dict:
         inspect_analogy_file(path)
 
     vectors = load_vectors(model_dir)
-    similarity = [evaluate_similarity(vectors, path, delimiter, parsable, args) for path, delimiter, parsable in pair_files]
+    similarity = [
+        evaluate_similarity(vectors, path, delimiter, parsable, args) for path, delimiter, parsable in pair_files
+    ]
     analogy = [evaluate_analogy(vectors, path, args) for path in analogy_files]
     print(f"{model_dir}: {len(vectors)} words, dimension {vectors.vector_size}")
     print(format_table(similarity, analogy))
-    results = _json_safe({
-        "model": str(model_dir),
-        "words": len(vectors),
-        "dim": vectors.vector_size,
-        "restrict_vocab": args.restrict_vocab,
-        "case_insensitive": not args.case_sensitive,
-        "similarity": similarity,
-        "analogy": analogy,
-    })
+    results = _json_safe(
+        {
+            "model": str(model_dir),
+            "words": len(vectors),
+            "dim": vectors.vector_size,
+            "restrict_vocab": args.restrict_vocab,
+            "case_insensitive": not args.case_sensitive,
+            "similarity": similarity,
+            "analogy": analogy,
+        }
+    )
     if args.output:
         output = Path(args.output)
         try:

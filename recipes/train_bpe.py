@@ -1,7 +1,7 @@
 """Train a byte pair encoding tokenizer for BERT and write a folder `AutoTokenizer.from_pretrained` loads.
 
-    python recipes/train_bpe.py                                              # WikiText-2, 30,000 symbols
-    python recipes/train_bpe.py --dataset ptb --vocab_size 10000 --lowercase --output_dir outputs/bpe-ptb
+python recipes/train_bpe.py                                              # WikiText-2, 30,000 symbols
+python recipes/train_bpe.py --dataset ptb --vocab_size 10000 --lowercase --output_dir outputs/bpe-ptb
 """
 
 import sys

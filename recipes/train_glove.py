@@ -1,8 +1,8 @@
 """Train GloVe word vectors (co-occurrence counts + weighted least squares, AdaGrad) and write a Hub-ready folder.
 
-    accelerate launch recipes/train_glove.py                                      # WikiText-2, d100, 15 epochs
-    accelerate launch recipes/train_glove.py recipes/configs/glove_wikitext2.yaml
-    accelerate launch recipes/train_glove.py --window 5 --x_max 100 --epochs 25 --output_dir outputs/glove-w5
+accelerate launch recipes/train_glove.py                                      # WikiText-2, d100, 15 epochs
+accelerate launch recipes/train_glove.py recipes/configs/glove_wikitext2.yaml
+accelerate launch recipes/train_glove.py --window 5 --x_max 100 --epochs 25 --output_dir outputs/glove-w5
 """
 
 import sys

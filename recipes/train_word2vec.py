@@ -1,15 +1,15 @@
 """Train word2vec (skip-gram / CBOW, negative sampling / hierarchical softmax) and write a Hub-ready folder.
 
-    accelerate launch recipes/train_word2vec.py                                  # skip-gram NS on WikiText-2
-    accelerate launch recipes/train_word2vec.py recipes/configs/word2vec_ptb_d2l.yaml
-    accelerate launch recipes/train_word2vec.py --architecture cbow --epochs 3 --output_dir outputs/cbow
+accelerate launch recipes/train_word2vec.py                                  # skip-gram NS on WikiText-2
+accelerate launch recipes/train_word2vec.py recipes/configs/word2vec_ptb_d2l.yaml
+accelerate launch recipes/train_word2vec.py --architecture cbow --epochs 3 --output_dir outputs/cbow
 """
 
 import sys
 
 from hf_pretrain.core.arguments import parse_args
-from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
 from hf_pretrain.core.loop import TrainingArguments
+from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
 
 
 def main(argv=None):

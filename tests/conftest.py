@@ -33,3 +33,19 @@ def shared_data() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def third_party(module: str):
+    """Import a third-party package a test compares with (gensim, fasttext): skipped where it is not
+    installed, but under CI=true a missing package fails, since `.ci/run` installs the test extra."""
+    if os.environ.get("CI", "").lower() == "true":
+        import importlib
+
+        try:
+            return importlib.import_module(module)
+        except ImportError as error:
+            pytest.fail(f"{module} is missing under CI: the test extra must install it ({error})")
+    return pytest.importorskip(module)
+
+
+third_party.__test__ = False

@@ -17,16 +17,16 @@ from safetensors.numpy import load_file
 from transformers import AutoModel
 
 from hf_pretrain import WordVectors
+from hf_pretrain.bert import HfpBertConfig, HfpBertForPreTraining
 from hf_pretrain.core.arguments import parse_args
 from hf_pretrain.core.corpus import CorpusError
-from hf_pretrain.core.vocab import Vocabulary, VocabularyError
-from hf_pretrain.fasttext.vectors import FastTextVectors
+from hf_pretrain.core.loop import NonFiniteLossError, TrainingArguments
 from hf_pretrain.core.publish import CorruptFileError
-from hf_pretrain.bert import HfpBertConfig, HfpBertForPreTraining
+from hf_pretrain.core.vocab import Vocabulary, VocabularyError
 from hf_pretrain.fasttext import FastTextConfig, FastTextModel
+from hf_pretrain.fasttext.vectors import FastTextVectors
 from hf_pretrain.glove.train import GloVeArguments, GloVeTrainingArguments, train_glove
 from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
-from hf_pretrain.core.loop import NonFiniteLossError, TrainingArguments
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "tiny_corpus.txt"
@@ -35,9 +35,27 @@ FIXTURE = REPO / "tests" / "fixtures" / "tiny_corpus.txt"
 def run(output_dir, *flags, dataset=FIXTURE):
     args = parse_args(
         [Word2VecArguments, TrainingArguments],
-        ["--dataset", str(dataset), "--output_dir", str(output_dir), "--min_count", "2", "--embedding_dim", "8",
-         "--epochs", "1", "--batch_size", "512", "--logging_steps", "5", "--similarity_file", "",
-         "--analogy_file", "", *flags],
+        [
+            "--dataset",
+            str(dataset),
+            "--output_dir",
+            str(output_dir),
+            "--min_count",
+            "2",
+            "--embedding_dim",
+            "8",
+            "--epochs",
+            "1",
+            "--batch_size",
+            "512",
+            "--logging_steps",
+            "5",
+            "--similarity_file",
+            "",
+            "--analogy_file",
+            "",
+            *flags,
+        ],
     )
     return train_word2vec(*args)
 
@@ -63,8 +81,10 @@ def trained(tmp_path_factory):
         (None, r"corpus path does not exist: .*corpus\.txt"),
         (b"", r"corpus is empty \(or whitespace only\): .*corpus\.txt"),
         (b"  \n\t\n \r\n\n", r"corpus is empty \(or whitespace only\): .*corpus\.txt"),
-        (FIXTURE.read_bytes()[:1000] + b"\xff" + FIXTURE.read_bytes()[1000:],
-         r"corpus\.txt is not valid UTF-8: byte 0xff at byte offset 1000"),
+        (
+            FIXTURE.read_bytes()[:1000] + b"\xff" + FIXTURE.read_bytes()[1000:],
+            r"corpus\.txt is not valid UTF-8: byte 0xff at byte offset 1000",
+        ),
     ],
     ids=["missing", "empty", "whitespace", "not-utf8"],
 )
@@ -112,7 +132,11 @@ def test_one_huge_line_without_newline_trains_in_bounded_pieces(tmp_path):
 @pytest.mark.parametrize(
     "flags,error,match",
     [
-        (["--min_count", "100000"], VocabularyError, r"min_count=100000 removes every word \(the most frequent, ',', occurs 975 times\)"),
+        (
+            ["--min_count", "100000"],
+            VocabularyError,
+            r"min_count=100000 removes every word \(the most frequent, ',', occurs 975 times\)",
+        ),
         (["--window", "0"], ValueError, "window must be an integer >= 1, got 0"),
         (["--window", "-3"], ValueError, "window must be an integer >= 1, got -3"),
         (["--embedding_dim", "0"], ValueError, "embedding_dim must be an integer >= 1, got 0"),
@@ -132,13 +156,18 @@ def test_bad_settings(tmp_path, flags, error, match):
 
 def test_unknown_word_is_a_keyerror_naming_it_but_fasttext_answers():
     vectors = WordVectors(["apple", "apples", "banana", "cherry"], np.eye(4))
-    for query in (lambda: vectors.most_similar("applez"), lambda: vectors.similarity("apple", "applez"),
-                  lambda: vectors.analogy("apple", "applez", "banana")):
+    for query in (
+        lambda: vectors.most_similar("applez"),
+        lambda: vectors.similarity("apple", "applez"),
+        lambda: vectors.analogy("apple", "applez", "banana"),
+    ):
         with pytest.raises(KeyError, match="word 'applez' not in vocabulary"):
             query()
     torch.manual_seed(0)
     vocab = Vocabulary.from_words(["<unk>", "apple", "apples", "banana", "cherry"], [0, 5, 4, 3, 2])
-    subwords = FastTextVectors.from_model(FastTextModel(FastTextConfig(vocab_size=5, embedding_dim=8, bucket=100)), vocab)
+    subwords = FastTextVectors.from_model(
+        FastTextModel(FastTextConfig(vocab_size=5, embedding_dim=8, bucket=100)), vocab
+    )
     assert "applez" not in subwords
     assert len(subwords.most_similar("applez", topn=2)) == 2
     assert np.isfinite(subwords.similarity("applez", "apple"))
@@ -160,13 +189,21 @@ def test_analogy_with_a_repeated_word():
 @pytest.mark.parametrize(
     "text,no_header,match",
     [
-        ("3 2\na 1 0\nb 0\nc 1 1\n", False, r"line 3: expected 3 columns \(word and 2 values, as the header says\), found 2"),
+        (
+            "3 2\na 1 0\nb 0\nc 1 1\n",
+            False,
+            r"line 3: expected 3 columns \(word and 2 values, as the header says\), found 2",
+        ),
         ("a 1 0\nb 0 1 1\n", True, r"line 2: expected 3 columns \(word and 2 values, as the first line has\), found 4"),
         ("3 2\na 1 0\nb 0 x\nc 1 1\n", False, r"line 3: bad number 'x' in column 3"),
         ("a 1 0\nb 0 1e\n", True, r"line 2: bad number '1e' in column 3"),
         ("4 2\na 1 0\nb 0 1\nc 1 1\n", False, "header says 4 words but the file ends after 3"),
         ("2 2\na 1 0\nb 0 1\nc 1 1\n", False, "header says 2 words but the file has 3"),
-        ("a 1 0\nb 0 1\n", False, r"line 1: header must be 'num_words dim' \(two non-negative integers\), got b'a 1 0'"),
+        (
+            "a 1 0\nb 0 1\n",
+            False,
+            r"line 1: header must be 'num_words dim' \(two non-negative integers\), got b'a 1 0'",
+        ),
     ],
     ids=["columns", "glove-columns", "float", "glove-float", "header-more", "header-fewer", "no-header"],
 )
@@ -182,7 +219,9 @@ def test_truncated_safetensors(tmp_path, trained):
     shutil.copytree(trained, model)
     weights = model / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-100])
-    with pytest.raises(CorruptFileError, match=re.escape(str(weights)) + " is truncated or damaged: .* but the file has"):
+    with pytest.raises(
+        CorruptFileError, match=re.escape(str(weights)) + " is truncated or damaged: .* but the file has"
+    ):
         WordVectors.from_pretrained(model)
 
     WordVectors.from_pretrained(trained).save(tmp_path / "saved")
@@ -230,21 +269,47 @@ def test_glove_config_refuses_a_string_for_a_flag():
 def test_checkpoint_of_another_family_is_refused(tmp_path):
     args = parse_args(
         [GloVeArguments, GloVeTrainingArguments],
-        ["--dataset", str(FIXTURE), "--output_dir", str(tmp_path / "glove"), "--min_count", "2", "--embedding_dim", "8",
-         "--epochs", "1", "--checkpointing_steps", "epoch", "--similarity_file", "", "--analogy_file", ""],
+        [
+            "--dataset",
+            str(FIXTURE),
+            "--output_dir",
+            str(tmp_path / "glove"),
+            "--min_count",
+            "2",
+            "--embedding_dim",
+            "8",
+            "--epochs",
+            "1",
+            "--checkpointing_steps",
+            "epoch",
+            "--similarity_file",
+            "",
+            "--analogy_file",
+            "",
+        ],
     )
     train_glove(*args)
     checkpoint = next((tmp_path / "glove" / "checkpoints").iterdir())
-    with pytest.raises(ValueError, match=re.escape(str(checkpoint)) + " is a 'glove' checkpoint; this recipe trains 'word2vec'"):
+    with pytest.raises(
+        ValueError, match=re.escape(str(checkpoint)) + " is a 'glove' checkpoint; this recipe trains 'word2vec'"
+    ):
         run(tmp_path / "model", "--resume_from_checkpoint", str(checkpoint))
     assert_nothing_written(tmp_path / "model")
 
 
 def test_bert_input_longer_than_max_positions_is_refused():
-    config = HfpBertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                           intermediate_size=32, max_position_embeddings=12)
+    config = HfpBertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=12,
+    )
     model = HfpBertForPreTraining(config).eval()
-    with pytest.raises(ValueError, match=r"input of 13 tokens is longer than max_position_embeddings \(12\); truncate it"):
+    with pytest.raises(
+        ValueError, match=r"input of 13 tokens is longer than max_position_embeddings \(12\); truncate it"
+    ):
         model(torch.ones(1, 13, dtype=torch.long))
     model(torch.ones(1, 12, dtype=torch.long))
 
@@ -256,12 +321,27 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, trained):
     out = tmp_path / "model"
     shutil.copytree(trained / "checkpoints", out / "checkpoints")
     # Real inputs, not a patched loss: this learning rate overflows the weights within a few steps.
-    with pytest.raises(NonFiniteLossError, match=(
-        r"training stopped and no model was written; lower the learning rate; the last good checkpoint is "
-        + re.escape(str(out / "checkpoints" / "step_2")) + ": resume from it"
-    )):
-        run(out, "--max_steps", "20", "--learning_rate", "1e30", "--min_learning_rate", "1e29",
-            "--checkpointing_steps", "2", "--resume_from_checkpoint", str(out / "checkpoints" / "step_2"))
+    with pytest.raises(
+        NonFiniteLossError,
+        match=(
+            r"training stopped and no model was written; lower the learning rate; the last good checkpoint is "
+            + re.escape(str(out / "checkpoints" / "step_2"))
+            + ": resume from it"
+        ),
+    ):
+        run(
+            out,
+            "--max_steps",
+            "20",
+            "--learning_rate",
+            "1e30",
+            "--min_learning_rate",
+            "1e29",
+            "--checkpointing_steps",
+            "2",
+            "--resume_from_checkpoint",
+            str(out / "checkpoints" / "step_2"),
+        )
     assert sorted(os.listdir(out)) == ["checkpoints"]
     assert sorted(os.listdir(out / "checkpoints")) == ["step_2", "step_4"]
     for step in ("step_2", "step_4"):
@@ -289,7 +369,9 @@ def test_checkpoints_and_folders_hold_no_pickled_code(trained):
         # accelerate's loader: torch.load with weights_only=True and numpy arrays allowed, nothing else.
         state = accelerate_load(path, weights_only=True)
         assert {"random_state", "numpy_random_seed", "torch_manual_seed"} <= set(state)
-    assert (trained / "model.safetensors").is_file() and (trained / "checkpoints" / "step_2" / "model.safetensors").is_file()
+    assert (trained / "model.safetensors").is_file() and (
+        trained / "checkpoints" / "step_2" / "model.safetensors"
+    ).is_file()
     json.loads((trained / "word_counts.json").read_text())
 
 

@@ -27,7 +27,11 @@ TEXTS = [
 
 def tiny_config(**overrides) -> HfpBertConfig:
     values = dict(
-        vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        vocab_size=120,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
         max_position_embeddings=24,
     )
     return HfpBertConfig(**{**values, **overrides})
@@ -71,8 +75,17 @@ def test_config_validation_and_presets():
     with pytest.raises(ValueError, match="unknown preset"):
         HfpBertConfig.from_preset("huge", vocab_size=10)
     small = HfpBertConfig.from_preset("d2l-small", vocab_size=20256)
-    assert (small.num_hidden_layers, small.hidden_size, small.num_attention_heads, small.intermediate_size) == (2, 128, 2, 256)
-    assert (small.hidden_dropout_prob, small.attention_probs_dropout_prob, small.max_position_embeddings) == (0.2, 0.2, 1000)
+    assert (small.num_hidden_layers, small.hidden_size, small.num_attention_heads, small.intermediate_size) == (
+        2,
+        128,
+        2,
+        256,
+    )
+    assert (small.hidden_dropout_prob, small.attention_probs_dropout_prob, small.max_position_embeddings) == (
+        0.2,
+        0.2,
+        1000,
+    )
     assert HfpBertConfig.from_preset("base", vocab_size=100, hidden_dropout_prob=0.0).hidden_dropout_prob == 0.0
     assert AutoConfig.for_model("hfp_bert").model_type == "hfp_bert"
 
@@ -82,7 +95,22 @@ def test_parameter_counts_match_transformers(preset, expected):
     config = HfpBertConfig.from_preset(preset, vocab_size=30522)
     with torch.device("meta"):
         ours = HfpBertForPreTraining(config)
-        theirs = BertForPreTraining(BertConfig(**{k: getattr(config, k) for k in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings", "tie_word_embeddings")}))
+        theirs = BertForPreTraining(
+            BertConfig(
+                **{
+                    k: getattr(config, k)
+                    for k in (
+                        "vocab_size",
+                        "hidden_size",
+                        "num_hidden_layers",
+                        "num_attention_heads",
+                        "intermediate_size",
+                        "max_position_embeddings",
+                        "tie_word_embeddings",
+                    )
+                }
+            )
+        )
     count = sum(p.numel() for p in ours.parameters())
     assert count == sum(p.numel() for p in theirs.parameters())
     if expected is not None:
@@ -111,7 +139,9 @@ def test_padding_changes_nothing_for_real_tokens():
     out = model.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
     for row in range(3):
         n = int(attention_mask[row].sum())
-        alone = model.bert(input_ids[row : row + 1, :n], token_type_ids=token_type_ids[row : row + 1, :n]).last_hidden_state
+        alone = model.bert(
+            input_ids[row : row + 1, :n], token_type_ids=token_type_ids[row : row + 1, :n]
+        ).last_hidden_state
         torch.testing.assert_close(out[row, :n], alone[0], atol=1e-5, rtol=0)
     other = input_ids.clone()
     other[attention_mask == 0] = 77  # what sits under the padding does not matter either
@@ -157,41 +187,110 @@ def test_pytorch_initialisation_as_the_books_code():
     bound = 1 / 32**0.5  # nn.Linear's default: uniform in ±1/sqrt(fan_in)
     assert query.weight.abs().max() <= bound and query.weight.abs().max() > 0.9 * bound
     decoder = model.cls.predictions.decoder
-    assert decoder.weight.abs().max() <= bound and decoder.weight.data_ptr() != embeddings.word_embeddings.weight.data_ptr()
+    assert (
+        decoder.weight.abs().max() <= bound
+        and decoder.weight.data_ptr() != embeddings.word_embeddings.weight.data_ptr()
+    )
     with pytest.raises(ValueError, match="initializer must be"):
         tiny_config(initializer="xavier")
 
 
-def test_losses_match_a_manual_computation():
-    model = tiny_model()
+def mlm_batch():
+    """`random_batch()` with three masked positions (rows 0 and 1) and NSP labels."""
     input_ids, attention_mask, token_type_ids = random_batch()
     labels = torch.full_like(input_ids, -100)
     labels[0, [1, 3]] = torch.tensor([7, 9])
     labels[1, 2] = 11
-    nsp = torch.tensor([0, 1, 0])
-    out = model(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, labels=labels, next_sentence_label=nsp)
-    full = model(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-    assert full.prediction_logits.shape == (3, 12, 120) and full.loss is None
-    assert out.prediction_logits.shape == (3, 120)  # only the masked positions
+    return dict(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        token_type_ids=token_type_ids,
+        labels=labels,
+        next_sentence_label=torch.tensor([0, 1, 0]),
+    )
+
+
+def test_losses_match_a_manual_computation():
+    model = tiny_model()
+    inputs = mlm_batch()
+    labels, nsp = inputs["labels"], inputs["next_sentence_label"]
+    out = model(**inputs)
+    full = model(inputs["input_ids"], attention_mask=inputs["attention_mask"], token_type_ids=inputs["token_type_ids"])
+    assert full.prediction_logits.shape == (3, 12, 120) and full.loss is None and full.masked_lm_logits is None
+    # With labels only the masked positions are projected onto the vocabulary, under their own name.
+    assert out.prediction_logits is None
+    assert out.masked_lm_logits.shape == (3, 120)
     masked_logits = full.prediction_logits[labels != -100]
-    torch.testing.assert_close(out.prediction_logits, masked_logits)
-    mlm = F.cross_entropy(masked_logits, torch.tensor([7, 9, 11]))
+    torch.testing.assert_close(out.masked_lm_logits, masked_logits)
+    # transformers' MLM loss: cross-entropy over every position, -100 ignored.
+    mlm = F.cross_entropy(full.prediction_logits.view(-1, 120), labels.view(-1), ignore_index=-100)
     next_sentence = F.cross_entropy(full.seq_relationship_logits, nsp)
     torch.testing.assert_close(out.mlm_loss, mlm)
     torch.testing.assert_close(out.nsp_loss, next_sentence)
     torch.testing.assert_close(out.loss, mlm + next_sentence)
+    # Asking for the full logits, or skipping the padding, leaves the loss as it is.
+    for options in (dict(output_logits=True), dict(skip_padding=True), dict(output_logits=True, skip_padding=True)):
+        torch.testing.assert_close(model(**inputs, **options).loss, out.loss, atol=1e-6, rtol=0, msg=str(options))
     # transformers computes the same total from the full projection.
-    theirs = model.to_transformers()(
-        input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, labels=labels,
-        next_sentence_label=nsp,
-    )
+    theirs = model.to_transformers()(**inputs)
     torch.testing.assert_close(out.loss, theirs.loss, atol=1e-5, rtol=0)
-    only_nsp = model(input_ids, attention_mask=attention_mask, next_sentence_label=nsp, return_dict=False)
+    only_nsp = model(
+        inputs["input_ids"], attention_mask=inputs["attention_mask"], next_sentence_label=nsp, return_dict=False
+    )
     assert isinstance(only_nsp, tuple)
-    no_mask = model(input_ids, labels=torch.full_like(input_ids, -100))
-    assert no_mask.mlm_loss == 0 and no_mask.loss == 0
+    no_mask = model(inputs["input_ids"], labels=torch.full_like(labels, -100))
+    assert no_mask.mlm_loss == 0 and no_mask.loss == 0 and no_mask.masked_lm_logits.shape == (0, 120)
     out.loss.backward()
     assert model.bert.embeddings.word_embeddings.weight.grad.abs().sum() > 0
+
+
+def test_outputs_do_not_depend_on_labels():
+    """Labels add losses and leave every other output, padding positions included, as it is: the
+    encoder takes the same path whatever the labels and the device."""
+    model = tiny_model()
+    inputs = mlm_batch()
+    assert not inputs["attention_mask"].all()  # the batch has padding
+    plain = model(inputs["input_ids"], attention_mask=inputs["attention_mask"], token_type_ids=inputs["token_type_ids"])
+    for options in ({}, dict(output_logits=True), dict(output_logits=False)):
+        labelled = model(**inputs, **options)
+        torch.testing.assert_close(labelled.last_hidden_state, plain.last_hidden_state, atol=1e-6, rtol=0)
+        torch.testing.assert_close(labelled.seq_relationship_logits, plain.seq_relationship_logits, atol=1e-6, rtol=0)
+        assert labelled.last_hidden_state[inputs["attention_mask"] == 0].norm(dim=-1).min() > 0  # not zeroed
+    # The encoder alone agrees too.
+    encoder = model.bert(inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"]).last_hidden_state
+    torch.testing.assert_close(encoder, plain.last_hidden_state, atol=0, rtol=0)
+
+
+def test_prediction_logits_are_batch_by_length_by_vocab_whenever_returned():
+    model = tiny_model()
+    inputs = mlm_batch()
+    plain = {k: inputs[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+    reference = model(**plain).prediction_logits
+    assert reference.shape == (3, 12, 120)
+    calls = [
+        dict(plain),
+        dict(plain, output_logits=True),
+        dict(plain, output_logits=False),
+        dict(inputs),
+        dict(inputs, output_logits=True),
+        dict(inputs, output_logits=False),
+        dict(plain, next_sentence_label=inputs["next_sentence_label"]),
+        dict(inputs, skip_padding=True, output_logits=True),
+    ]
+    returned = 0
+    for call in calls:
+        logits = model(**call).prediction_logits
+        if logits is not None:
+            returned += 1
+            assert logits.shape == (3, 12, 120), sorted(call)
+            valid = inputs["attention_mask"].bool() if call.get("skip_padding") else torch.ones(3, 12, dtype=torch.bool)
+            torch.testing.assert_close(logits[valid], reference[valid], atol=1e-5, rtol=0)
+        if call.get("output_logits") is not None:
+            assert (logits is not None) == call["output_logits"], sorted(call)
+    assert returned == 5
+    # In tuples too: no output is ever laid out another way.
+    loss, mlm, nsp, logits, *_ = model(**inputs, output_logits=True, return_dict=False)
+    assert logits.shape == (3, 12, 120)
 
 
 def test_skipping_padding_gives_the_same_states_and_gradients():
@@ -202,14 +301,20 @@ def test_skipping_padding_gives_the_same_states_and_gradients():
     padded = model.bert(input_ids, attention_mask, token_type_ids).last_hidden_state
     torch.testing.assert_close(packed[valid], padded[valid], atol=1e-5, rtol=0)
     assert packed[~valid].abs().sum() == 0
-    # Training (labels given) skips the padding; its gradients are transformers' own.
+    # Training with skip_padding skips the padding only when asked; its gradients are transformers' own.
     labels = torch.full_like(input_ids, -100)
     labels[0, [1, 3]] = torch.tensor([7, 9])
     labels[2, 2] = 11
-    inputs = dict(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, labels=labels,
-                  next_sentence_label=torch.tensor([0, 1, 1]))
+    inputs = dict(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        token_type_ids=token_type_ids,
+        labels=labels,
+        next_sentence_label=torch.tensor([0, 1, 1]),
+    )
+    torch.testing.assert_close(model(**inputs, skip_padding=True).last_hidden_state, packed)
     theirs = model.to_transformers()
-    model(**inputs).loss.backward()
+    model(**inputs, skip_padding=True).loss.backward()
     theirs(**inputs).loss.backward()
     their_grads = dict(theirs.named_parameters())
     for name, parameter in model.named_parameters():
@@ -227,7 +332,9 @@ def test_export_to_transformers_gives_the_same_outputs():
     assert (ours.prediction_logits - theirs.prediction_logits)[valid].abs().max() <= 1e-5
     assert (ours.seq_relationship_logits - theirs.seq_relationship_logits).abs().max() <= 1e-5
     encoder = model.bert.to_transformers()
-    hidden = encoder(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+    hidden = encoder(
+        input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+    ).last_hidden_state
     assert (ours.last_hidden_state - hidden)[valid].abs().max() <= 1e-5
 
 
@@ -256,7 +363,9 @@ def test_context_sensitive_representations(tokenizer):
     bank_deposit, bank_sit = deposit.word_vector("bank"), sit.word_vector("bank")
     assert not torch.allclose(bank_deposit, bank_sit, atol=1e-3)
     # The same sentence gives the same vectors: the difference is the context, not dropout.
-    torch.testing.assert_close(get_bert_encoding(model, tokenizer, "i went to the bank to sit down").word_vector("bank"), bank_sit)
+    torch.testing.assert_close(
+        get_bert_encoding(model, tokenizer, "i went to the bank to sit down").word_vector("bank"), bank_sit
+    )
     pair = get_bert_encoding(model, tokenizer, "the river bank is green", "i went to the bank to sit down")
     assert not torch.allclose(pair.word_vector("bank", sequence=0), pair.word_vector("bank", sequence=1), atol=1e-3)
     torch.testing.assert_close(pair.word_vector("bank", occurrence=1), pair.word_vector("bank", sequence=1))

@@ -1,18 +1,21 @@
 """BERT pretraining data (d2l.ai "The Dataset for Pretraining BERT") and the pretraining recipe."""
 
 import json
+import math
 import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
-from huggingface_hub import ModelCard
 import torch
+import torch.nn.functional as F
+from huggingface_hub import ModelCard
 from transformers import AutoModelForPreTraining, AutoTokenizer, pipeline
 
-from hf_pretrain import HfpBertForPreTraining
-from hf_pretrain.core.arguments import parse_args
+from hf_pretrain import HfpBertForPreTraining, load_corpus
 from hf_pretrain.bert.data import BertPretrainingData, d2l_wiki_paragraphs, next_sentence_pairs
 from hf_pretrain.bert.train import BertArguments, BertTrainingArguments, pretrain_bert
+from hf_pretrain.core.arguments import parse_args
 from hf_pretrain.core.tokenization import build_word_level_tokenizer
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tiny_corpus.txt"
@@ -87,6 +90,32 @@ def test_dynamic_masking_is_seeded_and_follows_80_10_10(data):
     assert counts["unchanged"] / counts["masked"] == pytest.approx(0.1, abs=0.02)
 
 
+def recompute_evaluation(model, tokenizer, texts, *, max_len, batch_size, batches, seed):
+    """The recipe's validation scores, from the full [batch, length, vocab] logits of `model` run
+    without labels on the batches `evaluate` draws: the same fixed pairs and masks."""
+    data = BertPretrainingData(texts, tokenizer, max_len=max_len, seed=seed)
+    generator = torch.Generator().manual_seed(seed)
+    totals = {"loss": 0.0, "correct": 0, "masked": 0, "nsp_correct": 0, "examples": 0, "targets": Counter()}
+    for index, batch in enumerate(data.batches(batch_size, generator, shuffle=False)):
+        if index == batches:
+            break
+        with torch.no_grad():
+            out = model(
+                input_ids=batch["input_ids"],
+                attention_mask=batch["attention_mask"],
+                token_type_ids=batch["token_type_ids"],
+            )
+        logits, labels = out.prediction_logits, batch["labels"]
+        masked = labels != -100
+        totals["loss"] += float(F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), reduction="sum"))
+        totals["correct"] += int((logits.argmax(-1)[masked] == labels[masked]).sum())
+        totals["masked"] += int(masked.sum())
+        totals["targets"].update(labels[masked].tolist())
+        totals["nsp_correct"] += int((out.seq_relationship_logits.argmax(-1) == batch["next_sentence_label"]).sum())
+        totals["examples"] += labels.shape[0]
+    return totals
+
+
 def test_pretrain_bert_recipe(tmp_path, lines):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -95,26 +124,134 @@ def test_pretrain_bert_recipe(tmp_path, lines):
     out = tmp_path / "bert"
     args = parse_args(
         [BertArguments, BertTrainingArguments],
-        ["--dataset", str(corpus), "--min_frequency", "2", "--max_len", "32", "--batch_size", "32",
-         "--epochs", "2", "--max_steps", "0", "--logging_steps", "5", "--eval_batches", "2", "--output_dir", str(out)],
+        [
+            "--dataset",
+            str(corpus),
+            "--min_frequency",
+            "2",
+            "--max_len",
+            "32",
+            "--batch_size",
+            "32",
+            "--epochs",
+            "2",
+            "--max_steps",
+            "0",
+            "--logging_steps",
+            "5",
+            "--eval_batches",
+            "2",
+            "--output_dir",
+            str(out),
+        ],
     )
     results = pretrain_bert(*args)
     assert results["epoch_losses"][1] < results["epoch_losses"][0]
-    assert results["mlm_loss"] > 0 and results["nsp_loss"] > 0 and results["mlm_loss_masked_tokens"] > 0
     assert results["mlm_loss_definition"] == "d2l"  # the d2l-small preset trains the book's objective
-    assert 0 <= results["eval_mlm_accuracy"] <= 1 and results["eval_mlm_perplexity"] > 1
-    assert 0 <= results["eval_nsp_accuracy"] <= 1 and results["eval_examples"] > 0
+    # The book's unused prediction slots (the unknown token at [CLS]) are easy: they pull its loss
+    # below the loss over the masked tokens alone.
+    assert 0 < results["mlm_loss"] < results["mlm_loss_masked_tokens"] < math.log(results["vocab_size"])
+    assert math.isfinite(results["nsp_loss"]) and results["nsp_loss"] > 0
     saved = json.loads((out / "all_results.json").read_text(encoding="utf-8"))
     assert saved["arguments"]["preset"] == "d2l-small" and saved["arguments"]["learning_rate"] == 0.01
 
-    model = AutoModelForPreTraining.from_pretrained(out)
+    model = AutoModelForPreTraining.from_pretrained(out).eval()
     assert isinstance(model, HfpBertForPreTraining) and model.config.hidden_size == 128
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert len(tokenizer) == model.config.vocab_size and tokenizer.mask_token == "<mask>"
+
+    # The validation scores are the saved model's own on the validation batches, recomputed here
+    # from its full logits rather than from the masked-position projection `evaluate` reads.
+    expected = recompute_evaluation(
+        model,
+        tokenizer,
+        load_corpus(str(corpus))["validation"]["text"],
+        max_len=32,
+        batch_size=32,
+        batches=2,
+        seed=args[1].seed,
+    )
+    masked = expected["masked"]
+    assert results["eval_examples"] == expected["examples"] == 64 and masked > 100
+    # One masked token may flip between two near-tied tokens with float rounding, no more.
+    assert results["eval_mlm_accuracy"] == pytest.approx(expected["correct"] / masked, abs=1.01 / masked)
+    assert results["eval_mlm_loss"] == pytest.approx(expected["loss"] / masked, rel=1e-5)
+    assert results["eval_mlm_perplexity"] == pytest.approx(math.exp(results["eval_mlm_loss"]), rel=1e-9)
+    assert results["eval_nsp_accuracy"] == expected["nsp_correct"] / expected["examples"]
+    # Better than guessing: uniform guessing scores 1/vocab and a loss of log(vocab); after 28 steps
+    # the model has at least learnt the most frequent target, the unknown token.
+    _, count = expected["targets"].most_common(1)[0]
+    assert results["eval_mlm_accuracy"] > 10 / results["vocab_size"]
+    assert results["eval_mlm_accuracy"] >= 0.9 * count / masked
+    assert results["eval_mlm_loss"] < math.log(results["vocab_size"])
+
     card = ModelCard.load(out / "README.md")
-    assert "fill-mask" in card.data.tags and card.data.eval_results
+    assert "fill-mask" in card.data.tags
+    scores = {e.metric_name: e.metric_value for e in card.data.eval_results}
+    assert scores["MLM accuracy"] == pytest.approx(results["eval_mlm_accuracy"], abs=1e-4)
+    assert scores["NSP accuracy"] == pytest.approx(results["eval_nsp_accuracy"], abs=1e-4)
+    # The exported transformers model fills masks with the saved model's scores.
+    text = "the european lobster is a <mask> of lobster"
     fill = pipeline("fill-mask", model=str(out / "transformers"), device="cpu")
-    assert len(fill("the european lobster is a <mask> of lobster", top_k=2)) == 2
+    predictions = fill(text, top_k=2)
+    encoded = tokenizer(text, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**encoded).prediction_logits[0, encoded["input_ids"][0].tolist().index(tokenizer.mask_token_id)]
+    best = logits.softmax(-1).topk(2)
+    assert [p["token"] for p in predictions] == best.indices.tolist()
+    assert [p["score"] for p in predictions] == pytest.approx(best.values.tolist(), abs=1e-5)
+
+
+def copying_model(vocab_size: int, pad_token_id: int) -> HfpBertForPreTraining:
+    """A BERT whose masked-LM head predicts each position's input token: no position or segment
+    embeddings, sublayers that add nothing to the residual and an identity head transform, so that
+    the tied decoder scores each token's own embedding highest. On masked batches it is right at the
+    positions left unchanged (about 10 %) and wrong elsewhere: varied predictions, at known places."""
+    from hf_pretrain.bert import HfpBertConfig
+
+    torch.manual_seed(0)
+    config = HfpBertConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        pad_token_id=pad_token_id,
+    )
+    model = HfpBertForPreTraining(config).eval()
+    with torch.no_grad():
+        model.bert.embeddings.position_embeddings.weight.zero_()
+        model.bert.embeddings.token_type_embeddings.weight.zero_()
+        for layer in model.bert.encoder.layer:
+            layer.attention.output.dense.weight.zero_()
+            layer.output.dense.weight.zero_()
+        model.cls.predictions.transform.dense.weight.copy_(torch.eye(32))
+    return model
+
+
+def test_evaluation_scores_are_the_models_own_predictions(tmp_path, lines, data):
+    """`evaluate` reads the masked positions' logits; its scores equal those recomputed from the full
+    logits, position by position, for a model whose predictions differ from position to position."""
+    from hf_pretrain.bert.train import evaluate
+
+    tokenizer = data.tokenizer
+    model = copying_model(len(tokenizer), tokenizer.pad_token_id)
+    args, training = parse_args(
+        [BertArguments, BertTrainingArguments],
+        ["--max_len", "32", "--batch_size", "32", "--eval_batches", "2", "--output_dir", str(tmp_path / "out")],
+    )
+    texts = lines[120:]
+    results = evaluate(model, tokenizer, texts, args, training)
+    expected = recompute_evaluation(model, tokenizer, texts, max_len=32, batch_size=32, batches=2, seed=training.seed)
+    masked = expected["masked"]
+    assert results["eval_examples"] == expected["examples"] == 64
+    # The model is right about 10 % of the time: a count that a misaligned or mis-divided tally misses.
+    assert 0.05 < expected["correct"] / masked < 0.2
+    assert results["eval_mlm_accuracy"] == expected["correct"] / masked
+    assert results["eval_mlm_loss"] == pytest.approx(expected["loss"] / masked, rel=1e-5)
+    assert results["eval_nsp_accuracy"] == expected["nsp_correct"] / expected["examples"]
+    assert not model.training  # evaluate leaves the mode as it found it
 
 
 def test_d2l_mlm_loss_is_the_mean_over_the_books_prediction_slots():
@@ -132,9 +269,13 @@ def test_d2l_mlm_loss_is_the_mean_over_the_books_prediction_slots():
     for row, items in masks.items():
         for position, label in items:
             labels[row, position] = label
-    batch = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids),
-             "token_type_ids": torch.zeros_like(input_ids), "labels": labels,
-             "next_sentence_label": torch.tensor([0, 1, 0])}
+    batch = {
+        "input_ids": input_ids,
+        "attention_mask": torch.ones_like(input_ids),
+        "token_type_ids": torch.zeros_like(input_ids),
+        "labels": labels,
+        "next_sentence_label": torch.tensor([0, 1, 0]),
+    }
     slots, unk = 3, 0
     out, loss, masked_only = _d2l_step(model, batch, slots, unk)
 
@@ -184,7 +325,9 @@ def test_grouping_by_length_covers_every_example_with_less_padding(data):
         for batch in data.batches(4, torch.Generator().manual_seed(5), **kwargs):
             padded += batch["attention_mask"].numel()
             real += int(batch["attention_mask"].sum())
-            examples += [tuple(row[mask.bool()].tolist()) for row, mask in zip(batch["input_ids"], batch["attention_mask"])]
+            examples += [
+                tuple(row[mask.bool()].tolist()) for row, mask in zip(batch["input_ids"], batch["attention_mask"])
+            ]
         return 1 - real / padded, examples
 
     plain_padding, plain = padding_and_examples()

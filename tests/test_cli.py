@@ -6,19 +6,22 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 
 from hf_pretrain import WordVectors
-from hf_pretrain.core.arguments import parse_args
-from hf_pretrain.cli import main
 from hf_pretrain.bert.train import BertArguments, BertTrainingArguments, pretrain_bert
-from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
+from hf_pretrain.cli import main
+from hf_pretrain.core.arguments import parse_args
 from hf_pretrain.core.loop import TrainingArguments
+from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
+
+# Each test starts recipe or command processes: `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -29,22 +32,62 @@ SUBCOMMANDS = ("similar", "analogy", "evaluate", "export", "encode", "fill-mask"
 @pytest.fixture(scope="module")
 def word2vec_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "word2vec"
-    train_word2vec(*parse_args(
-        [Word2VecArguments, TrainingArguments],
-        ["--dataset", str(CORPUS), "--output_dir", str(out), "--min_count", "2", "--embedding_dim", "16",
-         "--epochs", "2", "--batch_size", "64", "--logging_steps", "5", "--similarity_file", "", "--analogy_file", ""],
-    ))
+    train_word2vec(
+        *parse_args(
+            [Word2VecArguments, TrainingArguments],
+            [
+                "--dataset",
+                str(CORPUS),
+                "--output_dir",
+                str(out),
+                "--min_count",
+                "2",
+                "--embedding_dim",
+                "16",
+                "--epochs",
+                "2",
+                "--batch_size",
+                "64",
+                "--logging_steps",
+                "5",
+                "--similarity_file",
+                "",
+                "--analogy_file",
+                "",
+            ],
+        )
+    )
     return out
 
 
 @pytest.fixture(scope="module")
 def bert_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "bert"
-    pretrain_bert(*parse_args(
-        [BertArguments, BertTrainingArguments],
-        ["--dataset", str(CORPUS), "--min_frequency", "2", "--max_len", "32", "--batch_size", "32", "--epochs", "1",
-         "--max_steps", "5", "--logging_steps", "5", "--eval_batches", "0", "--output_dir", str(out)],
-    ))
+    pretrain_bert(
+        *parse_args(
+            [BertArguments, BertTrainingArguments],
+            [
+                "--dataset",
+                str(CORPUS),
+                "--min_frequency",
+                "2",
+                "--max_len",
+                "32",
+                "--batch_size",
+                "32",
+                "--epochs",
+                "1",
+                "--max_steps",
+                "5",
+                "--logging_steps",
+                "5",
+                "--eval_batches",
+                "0",
+                "--output_dir",
+                str(out),
+            ],
+        )
+    )
     return out
 
 
@@ -56,18 +99,38 @@ def runs(word2vec_dir, bert_dir):
     commands = {
         "similar": ["similar", str(word2vec_dir), "the", "-n", "3"],
         "analogy": ["analogy", str(word2vec_dir), "the", "of", "a", "-n", "4"],
-        "evaluate": ["evaluate", str(word2vec_dir), "--similarity", str(FIXTURES / "word_pairs.tsv"),
-                     "--analogy", str(FIXTURES / "analogies.txt"), "--output", str(out / "results.json")],
+        "evaluate": [
+            "evaluate",
+            str(word2vec_dir),
+            "--similarity",
+            str(FIXTURES / "word_pairs.tsv"),
+            "--analogy",
+            str(FIXTURES / "analogies.txt"),
+            "--output",
+            str(out / "results.json"),
+        ],
         "export": ["export", str(word2vec_dir), str(out / "exported" / "vectors.vec"), "--format", "fasttext-vec"],
-        "encode": ["encode", str(bert_dir), "the european lobster", "it is big", "--output", str(out / "encoding.json")],
+        "encode": [
+            "encode",
+            str(bert_dir),
+            "the european lobster",
+            "it is big",
+            "--output",
+            str(out / "encoding.json"),
+        ],
         "fill-mask": ["fill-mask", str(bert_dir), "the [MASK] lobster", "-n", "3"],
     }
     # One thread each: several torch processes share the cores, and tiny models gain nothing from more.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "OMP_NUM_THREADS": "1",
+    }
 
     def call(argv):
-        return subprocess.run([sys.executable, "-m", "hf_pretrain.cli", *argv], capture_output=True, text=True,
-                              env=env, timeout=180)
+        return subprocess.run(
+            [sys.executable, "-m", "hf_pretrain.cli", *argv], capture_output=True, text=True, env=env, timeout=180
+        )
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = dict(zip(commands, pool.map(call, commands.values())))
@@ -163,7 +226,9 @@ def test_fill_mask_without_the_transformers_export_scores_with_the_model(tmp_pat
     # Same tokens in the same order; scores agree to the printed digits but for rounding.
     parse = lambda out: [line.split() for line in out.splitlines() if not line.startswith("mask ")]  # noqa: E731
     assert [row[1:] for row in parse(with_model)] == [row[1:] for row in parse(with_pipeline)]
-    assert [float(r[0]) for r in parse(with_model)] == pytest.approx([float(r[0]) for r in parse(with_pipeline)], abs=2e-4)
+    assert [float(r[0]) for r in parse(with_model)] == pytest.approx(
+        [float(r[0]) for r in parse(with_pipeline)], abs=2e-4
+    )
 
 
 @pytest.mark.parametrize(
@@ -202,8 +267,16 @@ def test_unknown_word_is_one_line_with_a_hint(word2vec_dir, capsys):
 
 @pytest.mark.parametrize(
     "argv",
-    [[], ["similar", "m"], ["similar", "m", "w", "-n", "0"], ["analogy", "m", "a", "b"], ["export", "m", "o", "--format", "csv"],
-     ["encode", "m"], ["fill-mask", "m", "t", "-n", "x"], ["frobnicate"]],
+    [
+        [],
+        ["similar", "m"],
+        ["similar", "m", "w", "-n", "0"],
+        ["analogy", "m", "a", "b"],
+        ["export", "m", "o", "--format", "csv"],
+        ["encode", "m"],
+        ["fill-mask", "m", "t", "-n", "x"],
+        ["frobnicate"],
+    ],
 )
 def test_usage_errors_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -218,7 +291,11 @@ def test_help_of_every_subcommand_has_examples(command, capsys):
         main([command, "--help"])
     out = capsys.readouterr().out
     assert exit_info.value.code == 0
-    assert f"usage: hf-pretrain {command}" in out and "examples:" in out and f"hf-pretrain {command} " in out.split("examples:")[1]
+    assert (
+        f"usage: hf-pretrain {command}" in out
+        and "examples:" in out
+        and f"hf-pretrain {command} " in out.split("examples:")[1]
+    )
 
 
 @pytest.mark.parametrize("fmt, header", [("word2vec", True), ("glove", False)])

@@ -7,8 +7,8 @@ from pathlib import Path
 import datasets
 import pytest
 
+from hf_pretrain.core import corpus as corpus_module
 from hf_pretrain.core.corpus import KNOWN_CORPORA, CorpusError, load_corpus
-from hf_pretrain.core.corpus import corpus as corpus_module
 
 WIKITEXT2_LINES = {"train": 36_718, "validation": 3_760, "test": 4_358}
 WIKITEXT2_FILES = {"train": "wiki.train.tokens", "validation": "wiki.valid.tokens", "test": "wiki.test.tokens"}

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from tokenizers import normalizers, pre_tokenizers
 
-from hf_pretrain.core.corpus import vocab as vocab_module
+from hf_pretrain.core import vocab as vocab_module
 from hf_pretrain.core.corpus import CorpusError, load_corpus
 from hf_pretrain.core.streaming import build_vocabulary, encode_corpus, training_text
-from hf_pretrain.core.vocab import COUNTS_FILE, Vocabulary, VocabularyError, count_words, word_pipeline
 from hf_pretrain.core.tokenization import build_word_level_tokenizer
+from hf_pretrain.core.vocab import COUNTS_FILE, Vocabulary, VocabularyError, count_words, word_pipeline
 
 COMPRESS = {"": lambda data: data, ".gz": gzip.compress, ".xz": lzma.compress, ".bz2": bz2.compress}
 
@@ -80,7 +80,9 @@ def test_counted_words_are_the_words_training_encodes(tmp_path, lowercase):
     vocab.save(tmp_path)
     saved = json.loads((tmp_path / COUNTS_FILE).read_text(encoding="utf-8"))
     assert saved["counts"] == vocab.counts.tolist()
-    np.testing.assert_array_equal(np.bincount(Vocabulary.load(tmp_path).encode(DISPUTED_LINES).ids, minlength=len(vocab)), counts)
+    np.testing.assert_array_equal(
+        np.bincount(Vocabulary.load(tmp_path).encode(DISPUTED_LINES).ids, minlength=len(vocab)), counts
+    )
 
 
 def test_streamed_counting_gives_the_words_training_encodes(tmp_path):
@@ -321,6 +323,8 @@ def test_word_counts_that_do_not_fit_the_tokenizer(tmp_path):
     meta = json.loads((tmp_path / COUNTS_FILE).read_text())
     meta["counts"] = meta["counts"][:-1]
     (tmp_path / COUNTS_FILE).write_text(json.dumps(meta))
-    with pytest.raises(VocabularyError, match=r"word_counts\.json has 3 counts but tokenizer\.json has 4 words") as error:
+    with pytest.raises(
+        VocabularyError, match=r"word_counts\.json has 3 counts but tokenizer\.json has 4 words"
+    ) as error:
         Vocabulary.load(tmp_path)
     assert str(tmp_path) in one_line(error)

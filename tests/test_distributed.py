@@ -15,19 +15,51 @@ from safetensors.numpy import load_file
 
 from hf_pretrain.core.distributed import ReplicaSync, replicas_differ, rounds, shard_rows
 
+# Each test starts recipe or command processes: `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "tiny_corpus.txt"
 SCRIPTS = {
-    "word2vec": "train_word2vec.py", "glove": "train_glove.py", "fasttext": "train_fasttext.py", "bert": "pretrain_bert.py",
+    "word2vec": "train_word2vec.py",
+    "glove": "train_glove.py",
+    "fasttext": "train_fasttext.py",
+    "bert": "pretrain_bert.py",
 }
-WORD_FLAGS = ["--min_count", "2", "--embedding_dim", "16", "--epochs", "2", "--logging_steps", "5",
-              "--similarity_file", "", "--analogy_file", ""]
+WORD_FLAGS = [
+    "--min_count",
+    "2",
+    "--embedding_dim",
+    "16",
+    "--epochs",
+    "2",
+    "--logging_steps",
+    "5",
+    "--similarity_file",
+    "",
+    "--analogy_file",
+    "",
+]
 FLAGS = {
     "word2vec": WORD_FLAGS,
     "glove": WORD_FLAGS,
     "fasttext": [*WORD_FLAGS, "--bucket", "20000"],
-    "bert": ["--min_frequency", "2", "--max_len", "32", "--max_steps", "6", "--logging_steps", "1", "--dropout", "0",
-             "--eval_batches", "0", "--export_transformers", "false"],
+    "bert": [
+        "--min_frequency",
+        "2",
+        "--max_len",
+        "32",
+        "--max_steps",
+        "6",
+        "--logging_steps",
+        "1",
+        "--dropout",
+        "0",
+        "--eval_batches",
+        "0",
+        "--export_transformers",
+        "false",
+    ],
 }
 
 
@@ -39,8 +71,18 @@ def launch(tmp_path, family, name, batch_size, *flags, processes=2, config_file=
     launcher += ["--config_file", str(config_file)] if config_file else ["--num_processes", str(processes), "--cpu"]
     # A free port per run, so that runs on one machine never meet in the same process group.
     launcher += ["--main_process_port", str(_free_port())]
-    command = [*launcher, str(REPO / "recipes" / SCRIPTS[family]), "--dataset", str(FIXTURE),
-               "--output_dir", str(out), "--batch_size", str(batch_size), *FLAGS[family], *flags]
+    command = [
+        *launcher,
+        str(REPO / "recipes" / SCRIPTS[family]),
+        "--dataset",
+        str(FIXTURE),
+        "--output_dir",
+        str(out),
+        "--batch_size",
+        str(batch_size),
+        *FLAGS[family],
+        *flags,
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
@@ -103,7 +145,13 @@ def _replica_sync_worker(rank, world, port, results):
             table.weight[0] += rank  # only process 1 moves it
         different_before = replicas_differ([table])
         sync()
-        results[rank] = (changed, table.weight.tolist(), counts.squares.tolist(), different_before, replicas_differ([table]))
+        results[rank] = (
+            changed,
+            table.weight.tolist(),
+            counts.squares.tolist(),
+            different_before,
+            replicas_differ([table]),
+        )
     finally:
         dist.destroy_process_group()
 
@@ -168,7 +216,9 @@ def test_the_shipped_fsdp_config_on_cpus_warns_and_runs_ddp(tmp_path):
     # Accelerate shards with FSDP on accelerators only; here the same launch must still train, as DDP,
     # and say so rather than leave the user believing the model is sharded.
     config = (REPO / "recipes" / "accelerate" / "fsdp.yaml").read_text()
-    config = config.replace("num_processes: 8", "num_processes: 2").replace("mixed_precision: bf16", 'mixed_precision: "no"')
+    config = config.replace("num_processes: 8", "num_processes: 2").replace(
+        "mixed_precision: bf16", 'mixed_precision: "no"'
+    )
     (tmp_path / "fsdp_cpu.yaml").write_text(config)
     printed = []
     two = launch(tmp_path, "bert", "fsdp", 8, config_file=tmp_path / "fsdp_cpu.yaml", stderr=printed)

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+# Each test starts recipe or command processes: `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 FIXTURES = REPO / "tests" / "fixtures"

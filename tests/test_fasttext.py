@@ -2,21 +2,26 @@
 unseen words, the reference's `.bin`, and the recipe end to end."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import third_party
 from huggingface_hub import ModelCard
 from transformers import AutoConfig, AutoModel
 
 import hf_pretrain
 from hf_pretrain import FastTextConfig, FastTextModel, FastTextVectors, WordVectors
 from hf_pretrain.core.arguments import parse_args
-from hf_pretrain.fasttext.subwords import bpe_subwords, char_ngram_subwords, char_ngrams, fnv1a, train_bpe
-from hf_pretrain.fasttext.vectors import load_fasttext_model
-from hf_pretrain.fasttext.train import FastTextArguments, train_fasttext
 from hf_pretrain.core.loop import TrainingArguments
+from hf_pretrain.fasttext.sgd import ParallelSGD, sgd_step
+from hf_pretrain.fasttext.subwords import bpe_subwords, char_ngram_subwords, char_ngrams, fnv1a, train_bpe
+from hf_pretrain.fasttext.train import FastTextArguments, FastTextTrainingArguments, train_fasttext
+from hf_pretrain.fasttext.vectors import load_fasttext_model
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "tiny_corpus.txt"
@@ -168,7 +173,13 @@ def _batch(model, generator):
     window_mask[:, W] = False
     counts = np.full(model.config.vocab_size, 5)
     targets, labels, target_mask = TargetBuilder(counts, model.config.loss, num_negatives=3)(tokens[W:-W], generator)
-    return {"tokens": tokens, "window_mask": window_mask, "targets": targets, "labels": labels, "target_mask": target_mask}
+    return {
+        "tokens": tokens,
+        "window_mask": window_mask,
+        "targets": targets,
+        "labels": labels,
+        "target_mask": target_mask,
+    }
 
 
 @pytest.mark.parametrize("architecture", ["skipgram", "cbow"])
@@ -217,20 +228,18 @@ def test_sgd_step_is_the_closed_form_of_autograd(architecture, composition, loss
         rows = model.subword_ids[model.subword_offsets[word] : model.subword_offsets[word + 1]]
         expected_input.index_add_(0, rows, (-lr * per_position[p]).expand(len(rows), -1))
     expected_output = syn1.detach() - lr * syn1.grad
-    loss_sum, count = model.sgd_step(**batch, learning_rate=lr)
+    loss_sum, count = sgd_step(model, **batch, learning_rate=lr)
     torch.testing.assert_close(loss_sum, total.detach(), rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(model.input_embeddings.weight.detach(), expected_input, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(model.output_embeddings.weight.detach(), expected_output, rtol=1e-4, atol=1e-6)
 
 
 def test_parallel_slices_equal_one_step_over_the_batch():
-    from hf_pretrain.fasttext.train import ParallelSGD
-
     model, _ = _model(max_row_updates=0)
     twin, _ = _model(max_row_updates=0)
     twin.load_state_dict(model.state_dict())
     batch = _batch(model, torch.Generator().manual_seed(4))
-    loss, count = model.sgd_step(**batch, learning_rate=0.1)
+    loss, count = sgd_step(model, **batch, learning_rate=0.1)
     twin_loss, twin_count = ParallelSGD(twin, workers=3)(batch, 0.1)
     torch.testing.assert_close(twin_loss, loss)
     assert float(twin_count) == float(count)
@@ -242,7 +251,9 @@ def test_forward_scores_composed_words_and_backpropagates():
     model, _ = _model()
     targets = torch.tensor([[2, 3], [0, 5]])
     out = model(input_ids=torch.tensor([1, 4]), target_ids=targets, labels=torch.tensor([[1.0, 0], [1, 0]]))
-    expected = torch.einsum("bd,btd->bt", model.word_embeddings()[torch.tensor([1, 4])], model.output_embeddings.weight[targets])
+    expected = torch.einsum(
+        "bd,btd->bt", model.word_embeddings()[torch.tensor([1, 4])], model.output_embeddings.weight[targets]
+    )
     torch.testing.assert_close(out.logits, expected)
     out.loss.backward()
     rows_of_cafe = model.subword_ids[model.subword_offsets[4] : model.subword_offsets[5]]
@@ -260,7 +271,9 @@ def test_auto_model_round_trip(tmp_path):
     assert AutoConfig.from_pretrained(tmp_path).model_type == "fasttext"
     loaded = AutoModel.from_pretrained(tmp_path)
     assert isinstance(loaded, FastTextModel)
-    assert torch.equal(loaded.subword_ids, model.subword_ids) and torch.equal(loaded.subword_offsets, model.subword_offsets)
+    assert torch.equal(loaded.subword_ids, model.subword_ids) and torch.equal(
+        loaded.subword_offsets, model.subword_offsets
+    )
     torch.testing.assert_close(loaded.word_embeddings(), model.word_embeddings(), rtol=0, atol=0)
 
 
@@ -319,7 +332,7 @@ def test_vec_round_trip(tmp_path):
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """A tiny model trained by the fastText reference, saved as `.bin`."""
-    fasttext = pytest.importorskip("fasttext")
+    fasttext = third_party("fasttext")
     folder = tmp_path_factory.mktemp("reference")
     corpus = folder / "corpus.txt"
     text = FIXTURE.read_text(encoding="utf-8")
@@ -379,21 +392,54 @@ def test_bin_errors(tmp_path, reference):
 def run(tmp_path, *flags, name="model"):
     args = parse_args(
         [FastTextArguments, TrainingArguments],
-        ["--dataset", str(FIXTURE), "--output_dir", str(tmp_path / name), "--min_count", "2", "--embedding_dim", "16",
-         "--epochs", "2", "--batch_size", "64", "--bucket", "5000", "--similarity_file", "", "--analogy_file", "",
-         "--logging_steps", "5", "--num_threads", "1", *flags],
+        [
+            "--dataset",
+            str(FIXTURE),
+            "--output_dir",
+            str(tmp_path / name),
+            "--min_count",
+            "2",
+            "--embedding_dim",
+            "16",
+            "--epochs",
+            "2",
+            "--batch_size",
+            "64",
+            "--bucket",
+            "5000",
+            "--similarity_file",
+            "",
+            "--analogy_file",
+            "",
+            "--logging_steps",
+            "5",
+            "--num_threads",
+            "1",
+            *flags,
+        ],
     )
     return train_fasttext(*args)
 
 
 @pytest.mark.parametrize(
     "flags",
-    [[], ["--subwords", "bpe", "--bpe_vocab_size", "400"], ["--architecture", "cbow", "--loss", "hierarchical_softmax", "--composition", "sum"]],
+    [
+        [],
+        ["--subwords", "bpe", "--bpe_vocab_size", "400"],
+        ["--architecture", "cbow", "--loss", "hierarchical_softmax", "--composition", "sum"],
+    ],
 )
 def test_recipe_writes_a_hub_ready_folder(tmp_path, flags):
     results = run(tmp_path, *flags)
     out = tmp_path / "model"
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "word_counts.json", "all_results.json", "README.md"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "word_counts.json",
+        "all_results.json",
+        "README.md",
+    ):
         assert (out / name).is_file(), name
     assert ((out / "subword_tokenizer.json").is_file()) == ("bpe" in flags)
     saved = json.loads((out / "all_results.json").read_text())
@@ -413,7 +459,12 @@ def test_recipe_scores_all_pairs_and_misspellings_find_their_word(tmp_path):
     assert results["wordsim353_oov_ratio"] == 25.0 and "wordsim353_spearman_in_vocab" in results
     vectors = WordVectors.from_pretrained(tmp_path / "model")
     # Spelling is shared through the n-grams, so a misspelt word lands beside the word.
-    for typo, word in (("lobsterss", "lobsters"), ("Lobsters", "lobsters"), ("speciess", "species"), ("Mediterranen", "Mediterranean")):
+    for typo, word in (
+        ("lobsterss", "lobsters"),
+        ("Lobsters", "lobsters"),
+        ("speciess", "species"),
+        ("Mediterranen", "Mediterranean"),
+    ):
         assert typo not in vectors
         assert word in [w for w, _ in vectors.most_similar(typo, topn=5)], typo
 
@@ -422,7 +473,9 @@ def test_two_worker_runs_are_reproducible(tmp_path):
     a = run(tmp_path, "--num_threads", "2", "--seed", "7", name="a")
     b = run(tmp_path, "--num_threads", "2", "--seed", "7", name="b")
     assert a["epoch_losses"] == b["epoch_losses"]
-    np.testing.assert_array_equal(WordVectors.from_pretrained(tmp_path / "a").vectors, WordVectors.from_pretrained(tmp_path / "b").vectors)
+    np.testing.assert_array_equal(
+        WordVectors.from_pretrained(tmp_path / "a").vectors, WordVectors.from_pretrained(tmp_path / "b").vectors
+    )
 
 
 def test_training_reduces_loss_and_resumes_exactly(tmp_path):
@@ -432,7 +485,8 @@ def test_training_reduces_loss_and_resumes_exactly(tmp_path):
     resumed = run(tmp_path, "--epochs", "3", "--seed", "5", "--resume_from_checkpoint", str(first), name="resumed")
     assert resumed["epoch_losses"] == full["epoch_losses"]
     np.testing.assert_array_equal(
-        WordVectors.from_pretrained(tmp_path / "full").vectors, WordVectors.from_pretrained(tmp_path / "resumed").vectors
+        WordVectors.from_pretrained(tmp_path / "full").vectors,
+        WordVectors.from_pretrained(tmp_path / "resumed").vectors,
     )
 
 
@@ -453,9 +507,25 @@ def test_recipe_bad_inputs_fail_clearly_without_writing(tmp_path, flags, match):
 
 
 def test_shipped_config_parses():
-    args, training = parse_args([FastTextArguments, TrainingArguments], [str(REPO / "recipes" / "configs" / "fasttext_wikitext2.yaml")])
+    args, training = parse_args(
+        [FastTextArguments, FastTextTrainingArguments], [str(REPO / "recipes" / "configs" / "fasttext_wikitext2.yaml")]
+    )
     assert (args.minn, args.maxn, args.bucket, training.epochs) == (3, 6, 2_000_000, 5)
     assert hf_pretrain.FastTextVectors is FastTextVectors
+
+
+def test_output_dir_is_kept_as_given_and_help_shows_fasttexts_default(tmp_path):
+    args, training = parse_args([FastTextArguments, FastTextTrainingArguments], ["--output_dir", "outputs/word2vec"])
+    assert training.output_dir == "outputs/word2vec"
+    assert parse_args([FastTextArguments, FastTextTrainingArguments], [])[1].output_dir == "outputs/fasttext"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "recipes" / "train_fasttext.py"), "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=120,
+    )
+    assert done.returncode == 0 and "outputs/fasttext" in done.stdout and "outputs/word2vec" not in done.stdout
 
 
 # ---------------------------------------------------------------------------------------- WikiText-2
@@ -471,7 +541,16 @@ def test_wikitext2_wordsim_bar_and_typos_find_their_word(tmp_path, shared_data):
     ws353 = str(shared_data / "eval" / "wordsim353_all.tsv")
     args = parse_args(
         [FastTextArguments, TrainingArguments],
-        ["--dataset", str(train), "--output_dir", str(tmp_path / "ours"), "--analogy_file", "", "--similarity_file", ws353],
+        [
+            "--dataset",
+            str(train),
+            "--output_dir",
+            str(tmp_path / "ours"),
+            "--analogy_file",
+            "",
+            "--similarity_file",
+            ws353,
+        ],
     )
     results = train_fasttext(*args)
     ours = WordVectors.from_pretrained(tmp_path / "ours")
@@ -480,5 +559,10 @@ def test_wikitext2_wordsim_bar_and_typos_find_their_word(tmp_path, shared_data):
     assert every_pair["oov_pairs"] > 0 and every_pair["pairs"] == 353
     assert every_pair["spearman"] >= 0.35
     assert ours.evaluate_word_pairs(ws353, oov="skip")["spearman"] >= 0.40
-    for typo, word in (("runnning", "running"), ("Shakespear", "Shakespeare"), ("footbal", "football"), ("soldierss", "soldiers")):
+    for typo, word in (
+        ("runnning", "running"),
+        ("Shakespear", "Shakespeare"),
+        ("footbal", "football"),
+        ("soldierss", "soldiers"),
+    ):
         assert word in [w for w, _ in ours.most_similar(typo, topn=5)], typo

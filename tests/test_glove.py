@@ -12,10 +12,11 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 import hf_pretrain
 from hf_pretrain import GloVeConfig, GloVeModel, WordVectors, glove_model_from_text
 from hf_pretrain.core.arguments import parse_args
-from hf_pretrain.glove.cooccurrence import CooccurrenceBatches, build_cooccurrence
-from hf_pretrain.core.vocab import EncodedCorpus, Vocabulary
 from hf_pretrain.core.publish import OutputDirError
+from hf_pretrain.core.vocab import EncodedCorpus
 from hf_pretrain.glove import weighting
+from hf_pretrain.glove.adagrad import adagrad_step
+from hf_pretrain.glove.cooccurrence import CooccurrenceBatches, build_cooccurrence
 from hf_pretrain.glove.train import GloVeArguments, GloVeTrainingArguments, train_glove
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,8 +58,12 @@ def test_cooccurrence_matches_brute_force(symmetric, distance_weighting, window)
     expected = brute_force(sentences, 9, window, symmetric, distance_weighting)
     for chunk_tokens in (4, 1 << 20):
         matrix = build_cooccurrence(
-            corpus_of(sentences), 9, window=window, symmetric=symmetric,
-            distance_weighting=distance_weighting, chunk_tokens=chunk_tokens,
+            corpus_of(sentences),
+            9,
+            window=window,
+            symmetric=symmetric,
+            distance_weighting=distance_weighting,
+            chunk_tokens=chunk_tokens,
         )
         assert matrix.format == "csr" and matrix.dtype == np.float64 and matrix.shape == (9, 9)
         np.testing.assert_allclose(matrix.toarray(), expected, rtol=1e-12)
@@ -134,11 +139,14 @@ def test_forward_backward_gives_gradients_for_all_four_tables():
         assert table.weight.grad is not None and table.weight.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("export,expected", [
-    ("sum", [[4.0, 2.0], [1.5, 0.0]]),
-    ("center", [[1.0, 2.0], [0.5, -1.0]]),
-    ("concat", [[1.0, 2.0, 3.0, 0.0], [0.5, -1.0, 1.0, 1.0]]),
-])
+@pytest.mark.parametrize(
+    "export,expected",
+    [
+        ("sum", [[4.0, 2.0], [1.5, 0.0]]),
+        ("center", [[1.0, 2.0], [0.5, -1.0]]),
+        ("concat", [[1.0, 2.0, 3.0, 0.0], [0.5, -1.0, 1.0, 1.0]]),
+    ],
+)
 def test_exported_vectors(export, expected):
     vectors = tiny_model(export=export).word_embeddings()
     torch.testing.assert_close(vectors[1:], torch.tensor(expected))
@@ -155,10 +163,14 @@ def test_initialisation_as_glove_c():
 
 def model_state(model):
     return (
-        model.center_embeddings.weight, model.context_embeddings.weight,
-        model.center_biases.weight.view(-1), model.context_biases.weight.view(-1),
-        model.center_grad_sq, model.context_grad_sq,
-        model.center_bias_grad_sq.view(-1), model.context_bias_grad_sq.view(-1),
+        model.center_embeddings.weight,
+        model.context_embeddings.weight,
+        model.center_biases.weight.view(-1),
+        model.context_biases.weight.view(-1),
+        model.center_grad_sq,
+        model.context_grad_sq,
+        model.center_bias_grad_sq.view(-1),
+        model.context_bias_grad_sq.view(-1),
     )
 
 
@@ -200,7 +212,7 @@ def test_adagrad_step_equals_glove_c_when_no_word_repeats(vocab_size):
     # Two steps: the second starts from accumulators that are no longer 1.
     for _ in range(2):
         expected_loss, state = glove_c_updates(model.config, state, rows, cols, counts, lr=0.05)
-        loss, count = model.adagrad_step(rows, cols, counts, learning_rate=0.05)
+        loss, count = adagrad_step(model, rows, cols, counts, learning_rate=0.05)
         assert loss.item() == pytest.approx(expected_loss, rel=1e-5) and count.item() == 30
         for got, want in zip(model_state(model), state):
             torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-6)
@@ -216,7 +228,7 @@ def test_adagrad_step_with_repeated_words_sums_the_per_pair_updates(vocab_size):
     cols = torch.tensor([2, 3, 2, 4, 2, 5])
     counts = torch.tensor([3.0, 1.0, 12.0, 0.5, 2.0, 7.0])
     _, expected = glove_c_updates(model.config, model_state(model), rows, cols, counts, lr=0.05, sequential=False)
-    model.adagrad_step(rows, cols, counts, learning_rate=0.05)
+    adagrad_step(model, rows, cols, counts, learning_rate=0.05)
     for got, want in zip(model_state(model), expected):
         torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-7)
 
@@ -231,7 +243,7 @@ def test_a_word_in_many_pairs_of_a_batch_has_its_update_capped():
     for limit in (0, 16):
         model = GloVeModel(GloVeConfig(vocab_size=10, embedding_dim=4, max_row_updates=limit))
         model.load_state_dict(start)
-        model.adagrad_step(rows, cols, counts)
+        adagrad_step(model, rows, cols, counts)
         updates[limit] = {k: v - start[k] for k, v in model.state_dict().items()}
     for name in ("center_embeddings.weight", "center_biases.weight"):
         torch.testing.assert_close(updates[16][name][1], updates[0][name][1] * 16 / 40)
@@ -240,10 +252,17 @@ def test_a_word_in_many_pairs_of_a_batch_has_its_update_capped():
     torch.testing.assert_close(updates[16]["center_grad_sq"], updates[0]["center_grad_sq"])
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"x_max": 0.0}, "x_max"), ({"x_max": -1.0}, "x_max"), ({"alpha": 0}, "alpha"),
-    ({"window": 0}, "window"), ({"embedding_dim": 0}, "embedding_dim"), ({"export": "mean"}, "export"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"x_max": 0.0}, "x_max"),
+        ({"x_max": -1.0}, "x_max"),
+        ({"alpha": 0}, "alpha"),
+        ({"window": 0}, "window"),
+        ({"embedding_dim": 0}, "embedding_dim"),
+        ({"export": "mean"}, "export"),
+    ],
+)
 def test_config_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):
         GloVeConfig(vocab_size=10, **kwargs)
@@ -273,9 +292,27 @@ def test_save_and_load_with_auto_classes_leave_out_the_accumulators(tmp_path):
 def run(tmp_path, *flags, name="model"):
     args = parse_args(
         [GloVeArguments, GloVeTrainingArguments],
-        ["--dataset", str(FIXTURE), "--output_dir", str(tmp_path / name), "--min_count", "2",
-         "--embedding_dim", "16", "--epochs", "3", "--batch_size", "2048", "--logging_steps", "5",
-         "--similarity_file", "", "--analogy_file", "", *flags],
+        [
+            "--dataset",
+            str(FIXTURE),
+            "--output_dir",
+            str(tmp_path / name),
+            "--min_count",
+            "2",
+            "--embedding_dim",
+            "16",
+            "--epochs",
+            "3",
+            "--batch_size",
+            "2048",
+            "--logging_steps",
+            "5",
+            "--similarity_file",
+            "",
+            "--analogy_file",
+            "",
+            *flags,
+        ],
     )
     return train_glove(*args)
 
@@ -283,7 +320,14 @@ def run(tmp_path, *flags, name="model"):
 def test_recipe_writes_a_hub_ready_folder(tmp_path):
     results = run(tmp_path)
     out = tmp_path / "model"
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "word_counts.json", "all_results.json", "README.md"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "word_counts.json",
+        "all_results.json",
+        "README.md",
+    ):
         assert (out / name).is_file(), name
     saved = json.loads((out / "all_results.json").read_text())
     for key in ("train_loss", "train_runtime", "cooccurrence_seconds", "nonzeros", "train_pairs_per_second"):
@@ -312,8 +356,9 @@ def test_resume_from_a_checkpoint_gives_identical_weights(tmp_path):
     full = run(tmp_path, "--seed", "5", "--batch_size", "1024", "--checkpointing_steps", "epoch", name="full")
     checkpoints = sorted((tmp_path / "full" / "checkpoints").iterdir(), key=lambda p: int(p.name[5:]))
     assert len(checkpoints) == 3
-    resumed = run(tmp_path, "--seed", "5", "--batch_size", "1024", "--resume_from_checkpoint", str(checkpoints[0]),
-                  name="resumed")
+    resumed = run(
+        tmp_path, "--seed", "5", "--batch_size", "1024", "--resume_from_checkpoint", str(checkpoints[0]), name="resumed"
+    )
     assert resumed["epoch_losses"] == full["epoch_losses"]
     a = AutoModel.from_pretrained(tmp_path / "full")
     b = AutoModel.from_pretrained(tmp_path / "resumed")
@@ -325,25 +370,38 @@ def test_resume_mid_epoch_from_a_step_checkpoint(tmp_path):
     full = run(tmp_path, "--seed", "9", "--batch_size", "1024", name="full")
     run(tmp_path, "--seed", "9", "--batch_size", "1024", "--checkpointing_steps", "4", name="steps")
     first = sorted((tmp_path / "steps" / "checkpoints").iterdir(), key=lambda p: int(p.name[5:]))[0]
-    resumed = run(tmp_path, "--seed", "9", "--batch_size", "1024", "--resume_from_checkpoint", str(first),
-                  "--overwrite_output_dir", "true", name="steps")
+    resumed = run(
+        tmp_path,
+        "--seed",
+        "9",
+        "--batch_size",
+        "1024",
+        "--resume_from_checkpoint",
+        str(first),
+        "--overwrite_output_dir",
+        "true",
+        name="steps",
+    )
     assert resumed["epoch_losses"] == pytest.approx(full["epoch_losses"], rel=1e-9)
     np.testing.assert_array_equal(
         WordVectors.from_pretrained(tmp_path / "full").vectors, WordVectors.from_pretrained(tmp_path / "steps").vectors
     )
 
 
-@pytest.mark.parametrize("flags,match", [
-    (["--window", "0"], "window"),
-    (["--x_max", "0"], "x_max"),
-    (["--x_max", "-5"], "x_max"),
-    (["--alpha", "0"], "alpha"),
-    (["--embedding_dim", "0"], "embedding_dim"),
-    (["--export", "mean"], "export"),
-    (["--optimizer", "sgd"], "adagrad"),
-    (["--min_count", "100000"], "removes every word"),
-    (["--dataset", "/no/such/corpus.txt"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "flags,match",
+    [
+        (["--window", "0"], "window"),
+        (["--x_max", "0"], "x_max"),
+        (["--x_max", "-5"], "x_max"),
+        (["--alpha", "0"], "alpha"),
+        (["--embedding_dim", "0"], "embedding_dim"),
+        (["--export", "mean"], "export"),
+        (["--optimizer", "sgd"], "adagrad"),
+        (["--min_count", "100000"], "removes every word"),
+        (["--dataset", "/no/such/corpus.txt"], "does not exist"),
+    ],
+)
 def test_bad_inputs_fail_clearly_without_writing(tmp_path, flags, match):
     with pytest.raises(ValueError, match=match):
         run(tmp_path, *flags)
@@ -366,7 +424,9 @@ def test_output_dir_with_another_model_is_refused(tmp_path):
 
 
 def test_shipped_config_is_the_default_recipe():
-    from_yaml = parse_args([GloVeArguments, GloVeTrainingArguments], [str(REPO / "recipes" / "configs" / "glove_wikitext2.yaml")])
+    from_yaml = parse_args(
+        [GloVeArguments, GloVeTrainingArguments], [str(REPO / "recipes" / "configs" / "glove_wikitext2.yaml")]
+    )
     defaults = parse_args([GloVeArguments, GloVeTrainingArguments], [])
     for a, b in zip(from_yaml, defaults):
         a, b = vars(a), vars(b)
@@ -385,14 +445,21 @@ def test_glove_text_file_becomes_a_hub_model_with_the_same_vectors(tmp_path):
     loaded = AutoModel.from_pretrained(tmp_path)
     assert isinstance(loaded, GloVeModel)
     tokenizer = AutoTokenizer.from_pretrained(tmp_path)
-    assert tokenizer("Chip chips")["input_ids"] == [vocab.tokenizer.token_to_id("chip"), vocab.tokenizer.token_to_id("chips")]
+    assert tokenizer("Chip chips")["input_ids"] == [
+        vocab.tokenizer.token_to_id("chip"),
+        vocab.tokenizer.token_to_id("chips"),
+    ]
     vectors = WordVectors.from_pretrained(tmp_path)
     assert vectors.index_to_key == original.index_to_key
     np.testing.assert_array_equal(vectors.vectors, original.vectors)
     # d2l's queries on glove.6B.50d, answered by the fixture built to mirror them.
     assert [w for w, _ in vectors.most_similar("chip", topn=3)] == ["chips", "intel", "electronics"]
-    for a, b, c, answer in (("man", "woman", "son", "daughter"), ("beijing", "china", "tokyo", "japan"),
-                            ("bad", "worst", "big", "biggest"), ("do", "did", "go", "went")):
+    for a, b, c, answer in (
+        ("man", "woman", "son", "daughter"),
+        ("beijing", "china", "tokyo", "japan"),
+        ("bad", "worst", "big", "biggest"),
+        ("do", "did", "go", "went"),
+    ):
         assert vectors.analogy(a, b, c)[0][0] == answer
 
 
@@ -422,9 +489,14 @@ def test_default_recipe_on_wikitext2_scores_as_glove_c(tmp_path, shared_data):
     """
     args = parse_args(
         [GloVeArguments, GloVeTrainingArguments],
-        ["--output_dir", str(tmp_path / "glove"),
-         "--similarity_file", str(shared_data / "eval" / "wordsim353_all.tsv"),
-         "--analogy_file", str(shared_data / "eval" / "questions-words.txt")],
+        [
+            "--output_dir",
+            str(tmp_path / "glove"),
+            "--similarity_file",
+            str(shared_data / "eval" / "wordsim353_all.tsv"),
+            "--analogy_file",
+            str(shared_data / "eval" / "questions-words.txt"),
+        ],
     )
     results = train_glove(*args)
     assert results["nonzeros"] == 8_107_689 and results["corpus_words"] == 2_051_910

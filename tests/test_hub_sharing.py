@@ -15,18 +15,32 @@ from huggingface_hub import HfApi
 from transformers import AutoModel, AutoModelForPreTraining, AutoTokenizer
 
 from hf_pretrain import WordVectors
-from hf_pretrain.core.arguments import parse_args
-from hf_pretrain.core.publish import HubAccessError
 from hf_pretrain.bert.train import BertArguments, BertTrainingArguments, pretrain_bert
+from hf_pretrain.core.arguments import parse_args
+from hf_pretrain.core.loop import TrainingArguments
+from hf_pretrain.core.publish import HubAccessError
 from hf_pretrain.fasttext.train import FastTextArguments, train_fasttext
 from hf_pretrain.glove.train import GloVeArguments, GloVeTrainingArguments, train_glove
 from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
-from hf_pretrain.core.loop import TrainingArguments
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "tiny_corpus.txt"
-WORD_FLAGS = ["--dataset", str(FIXTURE), "--min_count", "2", "--embedding_dim", "16", "--epochs", "1",
-              "--similarity_file", "", "--analogy_file", "", "--logging_steps", "5"]
+WORD_FLAGS = [
+    "--dataset",
+    str(FIXTURE),
+    "--min_count",
+    "2",
+    "--embedding_dim",
+    "16",
+    "--epochs",
+    "1",
+    "--similarity_file",
+    "",
+    "--analogy_file",
+    "",
+    "--logging_steps",
+    "5",
+]
 
 
 def train(family: str, output_dir: Path, *flags: str) -> dict:
@@ -43,8 +57,23 @@ def train(family: str, output_dir: Path, *flags: str) -> dict:
         return _run(train_fasttext, args, output_dir)
     args = parse_args(
         [BertArguments, BertTrainingArguments],
-        ["--dataset", str(FIXTURE), "--min_frequency", "2", "--max_len", "32", "--batch_size", "16",
-         "--max_steps", "2", "--eval_batches", "0", "--logging_steps", "5", *flags],
+        [
+            "--dataset",
+            str(FIXTURE),
+            "--min_frequency",
+            "2",
+            "--max_len",
+            "32",
+            "--batch_size",
+            "16",
+            "--max_steps",
+            "2",
+            "--eval_batches",
+            "0",
+            "--logging_steps",
+            "5",
+            *flags,
+        ],
     )
     return _run(pretrain_bert, args, output_dir)
 
@@ -87,7 +116,7 @@ def test_saved_folders_carry_their_code(folders):
 
 # Runs where hf_pretrain cannot be imported, whatever way it is installed: a finder refuses it, and
 # neither the repository nor the working directory is on sys.path.
-CLEAN_LOADER = r'''
+CLEAN_LOADER = r"""
 import importlib.abc, json, sys
 
 class Refuse(importlib.abc.MetaPathFinder):
@@ -128,18 +157,27 @@ for family, folder in folders.items():
         arrays[family + "_vectors"] = model.word_embeddings().numpy()
         arrays[family + "_words"] = np.array(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer)))))
 np.savez(result, **arrays)
-'''
+"""
 
 
 def test_trust_remote_code_without_hf_pretrain_gives_the_same_models(folders, tmp_path):
     script = tmp_path / "load.py"
     script.write_text(CLEAN_LOADER.replace("REPO", repr(str(REPO))), encoding="utf-8")
     result = tmp_path / "outputs.npz"
-    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home"), "HF_MODULES_CACHE": str(tmp_path / "modules"),
-           "PATH": "/usr/bin:/bin", "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf_home"),
+        "HF_MODULES_CACHE": str(tmp_path / "modules"),
+        "PATH": "/usr/bin:/bin",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     completed = subprocess.run(
         [sys.executable, str(script), json.dumps({k: str(v) for k, v in folders.items()}), str(result)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     remote = np.load(result)
@@ -154,7 +192,9 @@ def test_trust_remote_code_without_hf_pretrain_gives_the_same_models(folders, tm
     encoder = AutoModel.from_pretrained(folders["bert"]).eval()
     ids = torch.from_numpy(remote["bert_input_ids"])
     tokenizer = AutoTokenizer.from_pretrained(folders["bert"])
-    batch = tokenizer(["the cat sat on the mat", "a dog"], ["it was happy", "ran away"], padding=True, return_tensors="pt")
+    batch = tokenizer(
+        ["the cat sat on the mat", "a dog"], ["it was happy", "ran away"], padding=True, return_tensors="pt"
+    )
     assert torch.equal(batch["input_ids"], ids)
     with torch.no_grad():
         out = model(**batch)
@@ -206,26 +246,41 @@ def test_push_uploads_every_file_of_the_folder_in_one_commit(tmp_path, monkeypat
     def create_commit(self, repo_id, operations, *, commit_message, **kwargs):
         calls["commits"].append((repo_id, commit_message, {op.path_in_repo: op for op in operations}))
         return huggingface_hub.CommitInfo(
-            commit_url=f"https://huggingface.co/{repo_id}/commit/0123", commit_message=commit_message,
-            commit_description="", oid="0123", pr_url=None,
+            commit_url=f"https://huggingface.co/{repo_id}/commit/0123",
+            commit_message=commit_message,
+            commit_description="",
+            oid="0123",
+            pr_url=None,
         )
 
     monkeypatch.setattr(HfApi, "create_repo", create_repo)
     monkeypatch.setattr(HfApi, "create_commit", create_commit)
     out = tmp_path / f"my-{family}"
-    results = train(family, out, "--push_to_hub", "--hub_token", "hf_secret", "--hub_private_repo",
-                    "--checkpointing_steps", "epoch")
+    results = train(
+        family, out, "--push_to_hub", "--hub_token", "hf_secret", "--hub_private_repo", "--checkpointing_steps", "epoch"
+    )
     assert calls["repos"] == [(f"someone/my-{family}", True, True, "hf_secret")]
     [(repo_id, message, files)] = calls["commits"]
     assert repo_id == f"someone/my-{family}" and family in message
     assert results["hub_commit_url"].endswith("/commit/0123")
     card = huggingface_hub.ModelCard(Path(files["README.md"].path_or_fileobj).read_text(encoding="utf-8")).data
     assert card.library_name and card.license and family in card.tags
-    expected = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md",
-                "all_results.json", *CODE_FILES[family]}
+    expected = {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "README.md",
+        "all_results.json",
+        *CODE_FILES[family],
+    }
     assert expected <= set(files), expected - set(files)
     assert not any(name.startswith("checkpoints/") for name in files)
-    local = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and not p.relative_to(out).parts[0] == "checkpoints"}
+    local = {
+        str(p.relative_to(out))
+        for p in out.rglob("*")
+        if p.is_file() and not p.relative_to(out).parts[0] == "checkpoints"
+    }
     assert set(files) == local
     # The token is neither saved nor uploaded.
     for name, operation in files.items():
@@ -248,7 +303,11 @@ def test_model_cards_parse_and_their_code_runs(folders):
         code = "\n".join(block.split("```", 1)[0] for block in text.split("```python\n")[1:])
         assert "from_pretrained" in code
         completed = subprocess.run(
-            [sys.executable, "-c", code], cwd=folder.parent, capture_output=True, text=True, timeout=300,
+            [sys.executable, "-c", code],
+            cwd=folder.parent,
+            capture_output=True,
+            text=True,
+            timeout=300,
             env={**os.environ, "HF_HUB_OFFLINE": "1"},
         )
         assert completed.returncode == 0, (family, completed.stderr[-2000:])

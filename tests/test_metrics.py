@@ -5,11 +5,11 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 from scipy import stats
 
 from hf_pretrain import WordVectors
@@ -23,7 +23,11 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_EVALUATE_OFFLI
 
 def similarity_fixture():
     """Columns of similarity_scores.tsv: human score, model score (nan where unknown), oov flag."""
-    rows = [line.split("\t") for line in (FIXTURES / "similarity_scores.tsv").read_text().splitlines() if not line.startswith("#")]
+    rows = [
+        line.split("\t")
+        for line in (FIXTURES / "similarity_scores.tsv").read_text().splitlines()
+        if not line.startswith("#")
+    ]
     human = np.array([float(r[2]) for r in rows])
     model = np.array([float(r[3]) for r in rows])
     oov = np.array([r[4] == "1" for r in rows])
@@ -32,7 +36,11 @@ def similarity_fixture():
 
 def analogy_fixture():
     """Columns of analogy_answers.tsv: section, expected answer, predicted answer ("" for '-'), oov flag."""
-    rows = [line.split("\t") for line in (FIXTURES / "analogy_answers.tsv").read_text().splitlines() if not line.startswith("#")]
+    rows = [
+        line.split("\t")
+        for line in (FIXTURES / "analogy_answers.tsv").read_text().splitlines()
+        if not line.startswith("#")
+    ]
     return (
         [r[0] for r in rows],
         [r[4] for r in rows],
@@ -75,11 +83,24 @@ print(json.dumps({
 def test_metrics_load_offline_from_their_folders(tmp_path):
     human, model, oov = similarity_fixture()
     sections, expected, predicted, flags = analogy_fixture()
-    payload = json.dumps([human.tolist(), [None if np.isnan(m) else m for m in model], oov.tolist(),
-                          sections, expected, predicted, flags])
+    payload = json.dumps(
+        [
+            human.tolist(),
+            [None if np.isnan(m) else m for m in model],
+            oov.tolist(),
+            sections,
+            expected,
+            predicted,
+            flags,
+        ]
+    )
     done = subprocess.run(
         [sys.executable, "-c", OFFLINE_SCRIPT, str(REPO / "hf_pretrain"), WORD_SIMILARITY, WORD_ANALOGY],
-        input=payload, capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        input=payload,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
         env=subprocess_env(HF_HOME=str(tmp_path / "hf_home")),
     )
     assert done.returncode == 0, done.stderr
@@ -106,7 +127,11 @@ def test_packaged_paths_and_loader():
 def test_metric_folders_are_package_data():
     """Every file of the metric folders matches a package-data pattern, so the wheel carries them."""
     patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["hf_pretrain"]
-    files = [p.relative_to(REPO / "hf_pretrain").as_posix() for p in METRICS_DIR.glob("*/*") if p.is_file() and p.suffix in (".py", ".md")]
+    files = [
+        p.relative_to(REPO / "hf_pretrain").as_posix()
+        for p in METRICS_DIR.glob("*/*")
+        if p.is_file() and p.suffix in (".py", ".md")
+    ]
     assert len(files) == 4
     for name in files:
         assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name
@@ -179,8 +204,13 @@ def test_word_analogy_counts_by_hand():
     assert result["oov_ratio"] == pytest.approx(2 / 11 * 100)
 
     strict = metric.compute(
-        predictions=predicted, references=expected, sections=sections, oov=flags, oov_handling="incorrect",
-        case_insensitive=False, section_names=["family", "empty", "capitals", "plurals"],
+        predictions=predicted,
+        references=expected,
+        sections=sections,
+        oov=flags,
+        oov_handling="incorrect",
+        case_insensitive=False,
+        section_names=["family", "empty", "capitals", "plurals"],
     )
     # Case-sensitively italy and PIGS are wrong; the unknown questions count as wrong; the section
     # without questions is listed where section_names puts it.
@@ -194,7 +224,10 @@ def test_word_analogy_counts_by_hand():
     assert strict["sections"][1]["accuracy"] == 0.0 and strict["total"] == 11
 
     unlabelled = metric.compute(predictions=["a", "b"], references=["a", "c"])
-    assert [(s["section"], s["correct"], s["incorrect"]) for s in unlabelled["sections"]] == [("all", 1, 1), ("Total accuracy", 1, 1)]
+    assert [(s["section"], s["correct"], s["incorrect"]) for s in unlabelled["sections"]] == [
+        ("all", 1, 1),
+        ("Total accuracy", 1, 1),
+    ]
 
 
 def test_word_analogy_errors():
@@ -217,7 +250,13 @@ def test_word_vectors_evaluation_goes_through_the_metrics(tmp_path):
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text("city\tcounty\t7.5\nJanuary\tJune\t8\nwest\tnorth\t8.2\ncity\tjune\t2\nwest\tzeppelin\t3\n")
     ours = wv.evaluate_word_pairs(pairs)
-    gold, model = [7.5, 8.0, 8.2, 2.0], [wv.similarity(a, b) for a, b in [("city", "county"), ("January", "June"), ("west", "north"), ("city", "June")]]
+    gold, model = (
+        [7.5, 8.0, 8.2, 2.0],
+        [
+            wv.similarity(a, b)
+            for a, b in [("city", "county"), ("January", "June"), ("west", "north"), ("city", "June")]
+        ],
+    )
     assert ours["spearman"] == pytest.approx(stats.spearmanr(gold, model)[0], abs=1e-7)
     assert ours["pearson"] == pytest.approx(stats.pearsonr(gold, model)[0], abs=1e-6)
     assert (ours["pairs"], ours["oov_pairs"], ours["oov_ratio"]) == (4, 1, 20.0)
@@ -227,7 +266,9 @@ def test_word_vectors_evaluation_goes_through_the_metrics(tmp_path):
     assert wv.evaluate_word_pairs(spaced, delimiter=None) == ours
 
     analogies = tmp_path / "analogies.txt"
-    analogies.write_text(": months\nJanuary June July December\njanuary june july zeppelin\n: empty\n: directions\nwest north east south\n")
+    analogies.write_text(
+        ": months\nJanuary June July December\njanuary june july zeppelin\n: empty\n: directions\nwest north east south\n"
+    )
     result = wv.evaluate_word_analogies(analogies)
     assert [s["section"] for s in result["sections"]] == ["months", "empty", "directions", "Total accuracy"]
     answered = [wv.analogy(a, b, c)[0][0] for a, b, c in [("January", "June", "July"), ("west", "north", "east")]]
@@ -243,15 +284,32 @@ def test_word_vectors_evaluation_goes_through_the_metrics(tmp_path):
 def word2vec_dir(tmp_path_factory):
     """A word2vec model trained for one epoch on the tiny corpus and saved by the recipe."""
     from hf_pretrain.core.arguments import parse_args
-    from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
     from hf_pretrain.core.loop import TrainingArguments
+    from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
 
     out = tmp_path_factory.mktemp("cli") / "word2vec"
     args = parse_args(
         [Word2VecArguments, TrainingArguments],
-        ["--dataset", str(FIXTURES / "tiny_corpus.txt"), "--output_dir", str(out), "--min_count", "2",
-         "--embedding_dim", "16", "--epochs", "1", "--batch_size", "256", "--seed", "0",
-         "--similarity_file", "", "--analogy_file", ""],
+        [
+            "--dataset",
+            str(FIXTURES / "tiny_corpus.txt"),
+            "--output_dir",
+            str(out),
+            "--min_count",
+            "2",
+            "--embedding_dim",
+            "16",
+            "--epochs",
+            "1",
+            "--batch_size",
+            "256",
+            "--seed",
+            "0",
+            "--similarity_file",
+            "",
+            "--analogy_file",
+            "",
+        ],
     )
     train_word2vec(*args)
     return out
@@ -262,10 +320,24 @@ def test_cli_prints_a_table_and_writes_json(word2vec_dir, tmp_path):
     spaced.write_text((FIXTURES / "word_pairs.tsv").read_text().replace("\t", " "))
     output = tmp_path / "results" / "eval.json"
     done = subprocess.run(
-        [sys.executable, "-m", "hf_pretrain.evaluate", str(word2vec_dir),
-         "--similarity", str(FIXTURES / "word_pairs.tsv"), str(spaced),
-         "--analogy", str(FIXTURES / "analogies.txt"), "--output", str(output)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120, env=subprocess_env(),
+        [
+            sys.executable,
+            "-m",
+            "hf_pretrain.evaluate",
+            str(word2vec_dir),
+            "--similarity",
+            str(FIXTURES / "word_pairs.tsv"),
+            str(spaced),
+            "--analogy",
+            str(FIXTURES / "analogies.txt"),
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        env=subprocess_env(),
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -300,7 +372,11 @@ def test_cli_defaults_to_the_packaged_sets(word2vec_dir, capsys):
 def test_cli_bad_input_exits_nonzero_without_traceback(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "hf_pretrain.evaluate", str(tmp_path / "missing")],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120, env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        env=subprocess_env(),
     )
     assert done.returncode == 1
     assert "model folder not found" in done.stderr and "Traceback" not in done.stderr

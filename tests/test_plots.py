@@ -11,9 +11,9 @@ from matplotlib.image import imread  # noqa: E402
 
 from hf_pretrain import WordVectors, export_projector, plot_embeddings  # noqa: E402
 from hf_pretrain.core.arguments import parse_args  # noqa: E402
-from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec  # noqa: E402
 from hf_pretrain.core.loop import TrainingArguments  # noqa: E402
 from hf_pretrain.core.visualization import pca_2d  # noqa: E402
+from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "tiny_corpus.txt"
 
@@ -21,11 +21,31 @@ CORPUS = Path(__file__).resolve().parent / "fixtures" / "tiny_corpus.txt"
 @pytest.fixture(scope="module")
 def vectors(tmp_path_factory):
     out = tmp_path_factory.mktemp("plots") / "word2vec"
-    train_word2vec(*parse_args(
-        [Word2VecArguments, TrainingArguments],
-        ["--dataset", str(CORPUS), "--output_dir", str(out), "--min_count", "2", "--embedding_dim", "16",
-         "--epochs", "2", "--batch_size", "64", "--logging_steps", "5", "--similarity_file", "", "--analogy_file", ""],
-    ))
+    train_word2vec(
+        *parse_args(
+            [Word2VecArguments, TrainingArguments],
+            [
+                "--dataset",
+                str(CORPUS),
+                "--output_dir",
+                str(out),
+                "--min_count",
+                "2",
+                "--embedding_dim",
+                "16",
+                "--epochs",
+                "2",
+                "--batch_size",
+                "64",
+                "--logging_steps",
+                "5",
+                "--similarity_file",
+                "",
+                "--analogy_file",
+                "",
+            ],
+        )
+    )
     return WordVectors.from_pretrained(out)
 
 
@@ -105,7 +125,9 @@ def test_projector_files(vectors, tmp_path):
     np.testing.assert_allclose(np.loadtxt(folder / "vectors.tsv", delimiter="\t"), vectors.vectors, rtol=1e-6)
     metadata = (folder / "metadata.tsv").read_text(encoding="utf8").splitlines()
     assert metadata[0] == "word\tcount" and len(metadata) == len(vectors) + 1
-    assert [line.split("\t") for line in metadata[1:3]] == [[w, str(c)] for w, c in zip(vectors.index_to_key[:2], vectors.counts)]
+    assert [line.split("\t") for line in metadata[1:3]] == [
+        [w, str(c)] for w, c in zip(vectors.index_to_key[:2], vectors.counts)
+    ]
     config = (folder / "projector_config.pbtxt").read_text()
     assert 'tensor_path: "vectors.tsv"' in config and 'metadata_path: "metadata.tsv"' in config
 
@@ -128,8 +150,26 @@ def test_every_recipe_writes_a_loss_curve(tmp_path):
     fixture = Path(__file__).resolve().parent / "fixtures" / "tiny_corpus.txt"
     args = parse_args(
         [GloVeArguments, GloVeTrainingArguments],
-        ["--dataset", str(fixture), "--output_dir", str(tmp_path / "glove"), "--min_count", "2", "--embedding_dim", "8",
-         "--epochs", "3", "--batch_size", "256", "--logging_steps", "2", "--similarity_file", "", "--analogy_file", ""],
+        [
+            "--dataset",
+            str(fixture),
+            "--output_dir",
+            str(tmp_path / "glove"),
+            "--min_count",
+            "2",
+            "--embedding_dim",
+            "8",
+            "--epochs",
+            "3",
+            "--batch_size",
+            "256",
+            "--logging_steps",
+            "2",
+            "--similarity_file",
+            "",
+            "--analogy_file",
+            "",
+        ],
     )
     results = train_glove(*args)
     assert len(results["loss_history"]) >= 3 and len(results["epoch_end_steps"]) == 3

@@ -24,25 +24,53 @@ import pytest
 
 from hf_pretrain import WordVectors
 from hf_pretrain.core.arguments import parse_args
+from hf_pretrain.core.loop import NoTrainingDataError, TrainingArguments
 from hf_pretrain.core.output_dir import (
-    LOCK, STAGING, OutputDirError, OutputWriteError, finish_interrupted_write, write_folder_atomically,
+    LOCK,
+    STAGING,
+    OutputDirError,
+    OutputWriteError,
+    finish_interrupted_write,
+    write_folder_atomically,
 )
+from hf_pretrain.core.resume import CheckpointMismatchError, latest_checkpoint
 from hf_pretrain.glove.train import GloVeArguments, GloVeTrainingArguments, train_glove
 from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
-from hf_pretrain.core.resume import CheckpointMismatchError, latest_checkpoint
-from hf_pretrain.core.loop import NoTrainingDataError, TrainingArguments
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "tiny_corpus.txt"
 SCRIPT = REPO / "recipes" / "train_word2vec.py"
-WORD2VEC = ["--min_count", "2", "--embedding_dim", "8", "--batch_size", "512", "--logging_steps", "5",
-            "--similarity_file", "", "--analogy_file", "", "--num_threads", "1"]
-MODEL_FILES = {"config.json", "model.safetensors", "tokenizer.json", "word_counts.json", "all_results.json", "README.md"}
+WORD2VEC = [
+    "--min_count",
+    "2",
+    "--embedding_dim",
+    "8",
+    "--batch_size",
+    "512",
+    "--logging_steps",
+    "5",
+    "--similarity_file",
+    "",
+    "--analogy_file",
+    "",
+    "--num_threads",
+    "1",
+]
+MODEL_FILES = {
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "word_counts.json",
+    "all_results.json",
+    "README.md",
+}
 
 
 def run(output_dir, *flags, dataset=FIXTURE):
-    args = parse_args([Word2VecArguments, TrainingArguments],
-                      ["--dataset", str(dataset), "--output_dir", str(output_dir), "--epochs", "1", *WORD2VEC, *flags])
+    args = parse_args(
+        [Word2VecArguments, TrainingArguments],
+        ["--dataset", str(dataset), "--output_dir", str(output_dir), "--epochs", "1", *WORD2VEC, *flags],
+    )
     return train_word2vec(*args)
 
 
@@ -76,7 +104,9 @@ def checkpoint_exists(folder, step):
 def tmpfs(path: Path, size: str):
     """A real mount point of `size` (a full disk is a real ENOSPC); needs root, as CI has."""
     path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True
+    )
     if done.returncode:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"cannot mount a tmpfs: {done.stderr.strip()}")
@@ -199,18 +229,21 @@ def write_parts(tag):
     def write(folder):
         for i in range(8):
             Path(folder, f"part{i}.txt").write_text(tag * 1000)
+
     return write
 
 
 def test_sigkill_at_any_moment_of_the_final_write_leaves_the_old_or_the_new_model(tmp_path):
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
-    module = REPO / "hf_pretrain" / "output_dir.py"
+    module = REPO / "hf_pretrain" / "core" / "output_dir.py"
     outcomes = set()
     for i, delay in enumerate(np.linspace(0.0, 0.45, 16)):
         folder = tmp_path / f"f{i}"
         write_folder_atomically(str(folder), write_parts("o"))
-        process = subprocess.Popen([sys.executable, str(script), str(folder), "n", str(module)], stdout=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [sys.executable, str(script), str(folder), "n", str(module)], stdout=subprocess.PIPE, text=True
+        )
         assert process.stdout.readline().strip() == "ready"
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
@@ -239,7 +272,9 @@ def test_a_full_disk_during_the_final_write_leaves_the_old_model(tmp_path):
         run(out)
         before = {name: (out / name).read_bytes() for name in os.listdir(out)}
         (disk / "filler").write_bytes(b"\0" * (disk_free(disk) - 60_000))
-        with pytest.raises(OutputWriteError, match=r"could not be written to .*model: No space left on device; nothing"):
+        with pytest.raises(
+            OutputWriteError, match=r"could not be written to .*model: No space left on device; nothing"
+        ):
             run(out, "--overwrite_output_dir", "--seed", "3")
         assert {name: (out / name).read_bytes() for name in os.listdir(out)} == before
         assert not (out / STAGING).exists()
@@ -257,9 +292,23 @@ def test_a_corpus_that_shares_no_pair_with_wordsim_still_writes_its_model(tmp_pa
     words = ["猫", "狗", "鸟", "鱼", "马", "牛", "羊", "猪", "鸡", "鸭"]
     rng = np.random.default_rng(0)
     corpus.write_text("\n".join(" ".join(rng.choice(words, 12)) for _ in range(300)) + "\n", encoding="utf-8")
-    args = parse_args([Word2VecArguments, TrainingArguments],
-                      ["--dataset", str(corpus), "--output_dir", str(tmp_path / "zh"), "--min_count", "2",
-                       "--embedding_dim", "8", "--epochs", "1", "--num_threads", "1"])
+    args = parse_args(
+        [Word2VecArguments, TrainingArguments],
+        [
+            "--dataset",
+            str(corpus),
+            "--output_dir",
+            str(tmp_path / "zh"),
+            "--min_count",
+            "2",
+            "--embedding_dim",
+            "8",
+            "--epochs",
+            "1",
+            "--num_threads",
+            "1",
+        ],
+    )
     results = train_word2vec(*args)
     saved = json.loads((tmp_path / "zh" / "all_results.json").read_text())
     assert "wordsim353_spearman" not in saved and "no pair" in saved["wordsim353_skipped"]
@@ -302,9 +351,13 @@ def copy_run(checkpointed, tmp_path):
 @pytest.mark.parametrize(
     "flags,field",
     [
-        (["--architecture", "cbow"], "architecture"), (["--window", "3"], "window"), (["--seed", "1"], "seed"),
-        (["--num_negatives", "2"], "num_negatives"), (["--embedding_dim", "16"], "embedding_dim"),
-        (["--loss", "hierarchical_softmax"], "loss"), (["--min_count", "3"], "min_count"),
+        (["--architecture", "cbow"], "architecture"),
+        (["--window", "3"], "window"),
+        (["--seed", "1"], "seed"),
+        (["--num_negatives", "2"], "num_negatives"),
+        (["--embedding_dim", "16"], "embedding_dim"),
+        (["--loss", "hierarchical_softmax"], "loss"),
+        (["--min_count", "3"], "min_count"),
     ],
 )
 def test_resume_with_other_model_arguments_is_refused_naming_them(checkpointed, tmp_path, flags, field):
@@ -337,8 +390,17 @@ def test_resume_with_the_same_arguments_continues_and_a_lower_learning_rate_is_a
 
 def test_ignore_checkpoint_mismatch_resumes_anyway(checkpointed, tmp_path):
     out, corpus = copy_run(checkpointed, tmp_path)
-    results = run(out, "--max_steps", "6", "--resume_from_checkpoint", "latest", "--window", "3",
-                  "--ignore_checkpoint_mismatch", dataset=corpus)
+    results = run(
+        out,
+        "--max_steps",
+        "6",
+        "--resume_from_checkpoint",
+        "latest",
+        "--window",
+        "3",
+        "--ignore_checkpoint_mismatch",
+        dataset=corpus,
+    )
     assert results["global_step"] == 6
 
 
@@ -363,9 +425,27 @@ def test_overwrite_starts_a_new_run_whose_latest_is_its_own(checkpointed, tmp_pa
 
 def test_resume_into_a_folder_that_holds_another_model_is_refused(tmp_path):
     glove = tmp_path / "glove"
-    args = parse_args([GloVeArguments, GloVeTrainingArguments],
-                      ["--dataset", str(FIXTURE), "--output_dir", str(glove), "--min_count", "2", "--embedding_dim", "8",
-                       "--epochs", "1", "--similarity_file", "", "--analogy_file", "", "--num_threads", "1"])
+    args = parse_args(
+        [GloVeArguments, GloVeTrainingArguments],
+        [
+            "--dataset",
+            str(FIXTURE),
+            "--output_dir",
+            str(glove),
+            "--min_count",
+            "2",
+            "--embedding_dim",
+            "8",
+            "--epochs",
+            "1",
+            "--similarity_file",
+            "",
+            "--analogy_file",
+            "",
+            "--num_threads",
+            "1",
+        ],
+    )
     train_glove(*args)
     before = (glove / "model.safetensors").read_bytes()
     run(tmp_path / "other", "--max_steps", "2", "--checkpointing_steps", "2")
@@ -393,7 +473,9 @@ HOLDER = "import sys, time; from hf_pretrain.core.output_dir import OutputDirLoc
 def test_a_second_run_on_a_folder_in_use_is_refused_and_a_dead_holder_is_not(tmp_path):
     out = tmp_path / "model"
     out.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], stdout=subprocess.PIPE, text=True, env=environment())
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(out)], stdout=subprocess.PIPE, text=True, env=environment()
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(OutputDirError, match=rf"in use by another run \(pid {holder.pid} on "):
@@ -424,7 +506,9 @@ def test_sigterm_checkpoints_and_the_resume_is_bit_identical(tmp_path):
     assert not (out / "model.safetensors").exists() and not (out / LOCK).exists()
     stopped_at = int(stderr.split("training stopped by SIGTERM at step ")[1].split()[0])
     assert stopped_at > 100 and (out / "checkpoints" / f"step_{stopped_at}").is_dir()
-    subprocess.run(command(out, *flags, "--resume_from_checkpoint", "latest"), check=True, env=environment(), capture_output=True)
+    subprocess.run(
+        command(out, *flags, "--resume_from_checkpoint", "latest"), check=True, env=environment(), capture_output=True
+    )
     assert np.array_equal(weights(out), weights(tmp_path / "whole"))
 
 
@@ -432,10 +516,24 @@ def test_sigterm_checkpoints_and_the_resume_is_bit_identical(tmp_path):
 def test_sigterm_to_accelerate_launch_reaches_the_trainer(tmp_path):
     out = tmp_path / "model"
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--cpu", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no",
-         *command(out, "--epochs", "60", "--batch_size", "64", "--checkpointing_steps", "100")[1:]],
-        env=environment(), stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--num_processes",
+            "1",
+            "--cpu",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            *command(out, "--epochs", "60", "--batch_size", "64", "--checkpointing_steps", "100")[1:],
+        ],
+        env=environment(),
+        stderr=subprocess.PIPE,
+        text=True,
     )
     lines = []
     reader = threading.Thread(target=lambda: lines.extend(launcher.stderr), daemon=True)
@@ -457,11 +555,17 @@ def test_sigterm_to_accelerate_launch_reaches_the_trainer(tmp_path):
 @pytest.mark.slow
 def test_sigterm_to_a_two_process_launch_checkpoints_every_process_at_one_step(tmp_path):
     out = tmp_path / "model"
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-              str(REPO / "recipes" / "accelerate" / "cpu_2proc.yaml")]
+    launch = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(REPO / "recipes" / "accelerate" / "cpu_2proc.yaml"),
+    ]
     flags = ["--batch_size", "64", "--checkpointing_steps", "100", "--logging_steps", "20"]
-    launcher = subprocess.Popen([*launch, *command(out, "--epochs", "100", *flags)[1:]],
-                                env=environment(), stderr=subprocess.PIPE, text=True)
+    launcher = subprocess.Popen(
+        [*launch, *command(out, "--epochs", "100", *flags)[1:]], env=environment(), stderr=subprocess.PIPE, text=True
+    )
     lines = []
     reader = threading.Thread(target=lambda: lines.extend(launcher.stderr), daemon=True)
     reader.start()
@@ -474,8 +578,13 @@ def test_sigterm_to_a_two_process_launch_checkpoints_every_process_at_one_step(t
     step = int(log.split("training stopped by SIGTERM at step ")[1].split()[0])
     assert step % 20 == 0 and (out / "checkpoints" / f"step_{step}" / "random_states_1.pkl").is_file()
     assert not (out / "model.safetensors").exists()
-    resumed = subprocess.run([*launch, *command(out, "--epochs", "100", *flags, "--resume_from_checkpoint", "latest")[1:]],
-                             env=environment(), capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [*launch, *command(out, "--epochs", "100", *flags, "--resume_from_checkpoint", "latest")[1:]],
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads((out / "all_results.json").read_text())["num_processes"] == 2
 
@@ -510,7 +619,10 @@ def test_a_full_disk_during_a_checkpoint_names_it_and_keeps_the_last_good_one(tm
             run(out, "--max_steps", "6", "--checkpointing_steps", "2")
         message = str(caught.value)
         assert "\n" not in message
-        assert re.search(r"step_4 could not be written: No space left on device( \(\S+\))?; training stopped; the last good checkpoint \S+step_2 is intact", message), message
+        assert re.search(
+            r"step_4 could not be written: No space left on device( \(\S+\))?; training stopped; the last good checkpoint \S+step_2 is intact",
+            message,
+        ), message
         assert sorted(os.listdir(out / "checkpoints")) == ["step_2"]
         assert latest_checkpoint(str(out)).endswith("step_2")
         assert not (out / "model.safetensors").exists()
@@ -542,7 +654,9 @@ def test_export_never_overwrites_the_model_and_asks_before_replacing_a_file(tmp_
     run(out)
     model = (out / "model.safetensors").read_bytes()
     cli = [sys.executable, "-m", "hf_pretrain.cli", "export", str(out)]
-    done = subprocess.run([*cli, str(out / "model.safetensors"), "--overwrite"], capture_output=True, text=True, env=environment())
+    done = subprocess.run(
+        [*cli, str(out / "model.safetensors"), "--overwrite"], capture_output=True, text=True, env=environment()
+    )
     assert done.returncode == 1 and "would destroy the model" in done.stderr
     assert (out / "model.safetensors").read_bytes() == model
     target = tmp_path / "vectors.txt"

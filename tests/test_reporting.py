@@ -31,8 +31,14 @@ def metadata(card: str) -> dict:
 
 
 def card(results: dict, family: str = "word2vec") -> str:
-    extra = {"architecture": "skipgram", "loss": "ns", "probe_word": "king", "analogy_example": "",
-             "runtime": "1 s", "corpus_note": "test corpus"}
+    extra = {
+        "architecture": "skipgram",
+        "loss": "ns",
+        "probe_word": "king",
+        "analogy_example": "",
+        "runtime": "1 s",
+        "corpus_note": "test corpus",
+    }
     return render_model_card(family, model_name="m", dataset="corpus", hyperparameters={}, results=results, extra=extra)
 
 
@@ -155,8 +161,14 @@ def test_check_rejects_a_folder(tmp_path):
 
 
 def test_low_coverage_score_stays_out_of_the_model_index_but_is_labelled_in_the_table():
-    results = {"wordsim353_spearman": 0.943, "wordsim353_pearson": 0.9, "wordsim353_oov_ratio": 98.3,
-               "google_analogy_accuracy": 0.25, "google_analogy_questions": 9000, "google_analogy_oov_ratio": 40.0}
+    results = {
+        "wordsim353_spearman": 0.943,
+        "wordsim353_pearson": 0.9,
+        "wordsim353_oov_ratio": 98.3,
+        "google_analogy_accuracy": 0.25,
+        "google_analogy_questions": 9000,
+        "google_analogy_oov_ratio": 40.0,
+    }
     text = card(results)
     meta = metadata(text)
     published = [r["dataset"]["type"] for r in meta["model-index"][0]["results"]]
@@ -188,8 +200,15 @@ def test_scores_without_a_coverage_or_not_finite_stay_out():
 def test_bert_metrics_without_coverage_are_published():
     entries = (("eval_mlm_accuracy", "WikiText-2 validation", "wikitext", "accuracy", "MLM accuracy"),)
     text = render_model_card(
-        "bert", model_name="m", dataset="wikitext-2", hyperparameters={}, results={"eval_mlm_accuracy": 0.1},
-        extra={}, tags=("fill-mask",), task={"type": "fill-mask", "name": "MLM"}, eval_results=entries,
+        "bert",
+        model_name="m",
+        dataset="wikitext-2",
+        hyperparameters={},
+        results={"eval_mlm_accuracy": 0.1},
+        extra={},
+        tags=("fill-mask",),
+        task={"type": "fill-mask", "name": "MLM"},
+        eval_results=entries,
     )
     meta = metadata(text)
     assert meta["model-index"][0]["results"][0]["metrics"][0]["value"] == 0.1 and meta["metrics"] == ["accuracy"]

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# Each test starts recipe or command processes: `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 sys.path.insert(0, str(Path(__file__).resolve().parent / "stress"))
 from kill_resume import RUNS, kill_and_resume, reference  # noqa: E402
 

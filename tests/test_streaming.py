@@ -10,13 +10,13 @@ from safetensors.numpy import load_file
 
 from hf_pretrain.core.arguments import parse_args
 from hf_pretrain.core.corpus import load_corpus
-from hf_pretrain.glove.cooccurrence import build_cooccurrence
-from hf_pretrain.core.streaming import LineStream, StreamingCorpus, build_vocabulary, encode_corpus, training_text
-from hf_pretrain.word2vec.data import WindowBatches
-from hf_pretrain.fasttext.train import FastTextArguments, train_fasttext
-from hf_pretrain.glove.train import GloVeArguments, GloVeTrainingArguments, train_glove
-from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
 from hf_pretrain.core.loop import TrainingArguments
+from hf_pretrain.core.streaming import LineStream, StreamingCorpus, build_vocabulary, encode_corpus, training_text
+from hf_pretrain.fasttext.train import FastTextArguments, train_fasttext
+from hf_pretrain.glove.cooccurrence import build_cooccurrence
+from hf_pretrain.glove.train import GloVeArguments, GloVeTrainingArguments, train_glove
+from hf_pretrain.word2vec.data import WindowBatches
+from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tiny_corpus.txt"
 
@@ -76,7 +76,9 @@ def test_one_chunk_gives_the_in_memory_batches(texts, stream):
 def test_many_chunks_cover_the_corpus_with_rising_word_counts(texts, stream):
     vocab = build_vocabulary(texts, min_count=2)
     corpus = encode_corpus(vocab, stream, chunk_chars=3000)
-    batches = list(WindowBatches(corpus, vocab.training_counts, window=3, batch_size=64).epoch(torch.Generator().manual_seed(0)))
+    batches = list(
+        WindowBatches(corpus, vocab.training_counts, window=3, batch_size=64).epoch(torch.Generator().manual_seed(0))
+    )
     words = [b["words"] for b in batches]
     assert words == sorted(words) and words[-1] == corpus.raw_words
     assert len(list(corpus.chunks())) > 3
@@ -113,12 +115,37 @@ def test_streaming_recipe_trains_the_in_memory_model(tmp_path, family):
         out = tmp_path / name
         args = parse_args(
             [arguments, training_arguments],
-            ["--dataset", str(FIXTURE), "--output_dir", str(out), "--min_count", "2", "--embedding_dim", "16",
-             "--epochs", "2", "--batch_size", "64", "--logging_steps", "5", "--num_threads", "1",
-             "--similarity_file", "", "--analogy_file", "", *extra, *flags],
+            [
+                "--dataset",
+                str(FIXTURE),
+                "--output_dir",
+                str(out),
+                "--min_count",
+                "2",
+                "--embedding_dim",
+                "16",
+                "--epochs",
+                "2",
+                "--batch_size",
+                "64",
+                "--logging_steps",
+                "5",
+                "--num_threads",
+                "1",
+                "--similarity_file",
+                "",
+                "--analogy_file",
+                "",
+                *extra,
+                *flags,
+            ],
         )
         results = train(*args)
-        outputs[name] = (load_file(str(out / "model.safetensors")), results, json.loads((out / "all_results.json").read_text()))
+        outputs[name] = (
+            load_file(str(out / "model.safetensors")),
+            results,
+            json.loads((out / "all_results.json").read_text()),
+        )
     (memory, memory_results, _), (streamed, streamed_results, saved) = outputs["memory"], outputs["streaming"]
     assert memory.keys() == streamed.keys()
     for key in memory:
@@ -166,9 +193,31 @@ def test_streaming_bert_recipe_trains(tmp_path):
 
     args = parse_args(
         [BertArguments, BertTrainingArguments],
-        ["--dataset", str(FIXTURE), "--min_frequency", "2", "--max_len", "32", "--batch_size", "16", "--max_steps", "0",
-         "--epochs", "1", "--logging_steps", "5", "--eval_batches", "0", "--export_transformers", "false",
-         "--streaming", "--num_threads", "1", "--output_dir", str(tmp_path / "bert")],
+        [
+            "--dataset",
+            str(FIXTURE),
+            "--min_frequency",
+            "2",
+            "--max_len",
+            "32",
+            "--batch_size",
+            "16",
+            "--max_steps",
+            "0",
+            "--epochs",
+            "1",
+            "--logging_steps",
+            "5",
+            "--eval_batches",
+            "0",
+            "--export_transformers",
+            "false",
+            "--streaming",
+            "--num_threads",
+            "1",
+            "--output_dir",
+            str(tmp_path / "bert"),
+        ],
     )
     results = pretrain_bert(*args)
     assert results["train_examples"] == results["examples"] > 0 and np.isfinite(results["train_loss"])

@@ -16,8 +16,8 @@ import pytest
 from accelerate import Accelerator
 
 from hf_pretrain.core.arguments import parse_args
-from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
 from hf_pretrain.core.loop import TrainingArguments
+from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tiny_corpus.txt"
 EVENTS = "events.out.tfevents.*"
@@ -61,9 +61,30 @@ def tensorboard_run(tmp_path_factory):
 
     args = parse_args(
         [Word2VecArguments, TrainingArguments],
-        ["--dataset", str(FIXTURE), "--output_dir", str(output_dir), "--min_count", "2", "--embedding_dim", "16",
-         "--epochs", str(EPOCHS), "--batch_size", "64", "--logging_steps", "10", "--num_threads", "1",
-         "--similarity_file", "", "--analogy_file", "", "--report_to", "tensorboard"],
+        [
+            "--dataset",
+            str(FIXTURE),
+            "--output_dir",
+            str(output_dir),
+            "--min_count",
+            "2",
+            "--embedding_dim",
+            "16",
+            "--epochs",
+            str(EPOCHS),
+            "--batch_size",
+            "64",
+            "--logging_steps",
+            "10",
+            "--num_threads",
+            "1",
+            "--similarity_file",
+            "",
+            "--analogy_file",
+            "",
+            "--report_to",
+            "tensorboard",
+        ],
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Accelerator, "end_training", end_training_and_snapshot)

@@ -9,10 +9,10 @@ import pytest
 from tokenizers import Tokenizer, models, trainers
 from transformers import AutoTokenizer
 
-from hf_pretrain.core.arguments import parse_args
 from hf_pretrain.bert.data import d2l_wiki_paragraphs
-from hf_pretrain.core.publish import OutputDirError
+from hf_pretrain.core.arguments import parse_args
 from hf_pretrain.core.bpe import BpeArguments, train_bpe
+from hf_pretrain.core.publish import OutputDirError
 from hf_pretrain.core.tokenization import (
     bpe_merges,
     build_word_level_tokenizer,
@@ -25,14 +25,30 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tiny_corpus.txt"
 BOOK_TOKEN_FREQS = {"fast_": 4, "faster_": 3, "tall_": 5, "taller_": 4}
 BOOK_SYMBOLS = [*string.ascii_lowercase, "_", "[UNK]"]
 BOOK_MERGES = [
-    ("t", "a"), ("ta", "l"), ("tal", "l"), ("f", "a"), ("fa", "s"),
-    ("fas", "t"), ("e", "r"), ("er", "_"), ("tall", "_"), ("fast", "_"),
+    ("t", "a"),
+    ("ta", "l"),
+    ("tal", "l"),
+    ("f", "a"),
+    ("fa", "s"),
+    ("fas", "t"),
+    ("e", "r"),
+    ("er", "_"),
+    ("tall", "_"),
+    ("fast", "_"),
 ]
 # What `tokenizers` learns from the same counts: identical pair counts at every step, other choices
 # among tied pairs (see `test_book_bpe_example`).
 TOKENIZERS_MERGES = [
-    ("a", "l"), ("t", "al"), ("tal", "l"), ("a", "s"), ("e", "r"),
-    ("f", "as"), ("er", "_"), ("fas", "t"), ("tall", "_"), ("tall", "er_"),
+    ("a", "l"),
+    ("t", "al"),
+    ("tal", "l"),
+    ("a", "s"),
+    ("e", "r"),
+    ("f", "as"),
+    ("er", "_"),
+    ("fas", "t"),
+    ("tall", "_"),
+    ("tall", "er_"),
 ]
 
 
@@ -80,8 +96,12 @@ def book_bpe_tokenizer(merges=None) -> Tokenizer:
     tokenizer = Tokenizer(models.BPE(unk_token="[UNK]"))
     alphabet = BOOK_SYMBOLS[:-1]
     trainer = trainers.BpeTrainer(
-        vocab_size=len(BOOK_SYMBOLS) + 10, min_frequency=1, special_tokens=["[UNK]"],
-        initial_alphabet=alphabet, limit_alphabet=len(alphabet), show_progress=False,
+        vocab_size=len(BOOK_SYMBOLS) + 10,
+        min_frequency=1,
+        special_tokens=["[UNK]"],
+        initial_alphabet=alphabet,
+        limit_alphabet=len(alphabet),
+        show_progress=False,
     )
     tokenizer.train_from_iterator([word for word, freq in BOOK_TOKEN_FREQS.items() for _ in range(freq)], trainer)
     return tokenizer
@@ -120,7 +140,11 @@ def test_book_bpe_example(tmp_path):
     assert bpe_merges(trained) == TOKENIZERS_MERGES
     assert trained.get_vocab_size() == len(BOOK_SYMBOLS) + 10
     # Each merge, in both orders, is of a pair with the top count at its step: only ties differ.
-    assert replay(BOOK_MERGES) == replay(TOKENIZERS_MERGES) == [(9, 9), (9, 9), (9, 9), (7, 7), (7, 7), (7, 7), (7, 7), (7, 7), (5, 5), (4, 4)]
+    assert (
+        replay(BOOK_MERGES)
+        == replay(TOKENIZERS_MERGES)
+        == [(9, 9), (9, 9), (9, 9), (7, 7), (7, 7), (7, 7), (7, 7), (7, 7), (5, 5), (4, 4)]
+    )
     assert [segment(trained, w) for w in BOOK_TOKEN_FREQS] == ["fast _", "fast er_", "tall_", "taller_"]
     assert segment(trained, "tallest_") == "tall e s t _"
     assert segment(trained, "fatter_") == "f a t t er_"
@@ -143,8 +167,18 @@ def test_bpe_tokenizer_bert_template_and_round_trip(tmp_path):
     tokenizer = train_bpe_tokenizer(TEXTS, vocab_size=120, min_frequency=2)
     assert len(tokenizer) <= 120
     assert [tokenizer.convert_ids_to_tokens(i) for i in range(5)] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    assert (tokenizer.pad_token, tokenizer.unk_token, tokenizer.cls_token, tokenizer.sep_token, tokenizer.mask_token) == (
-        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
+    assert (
+        tokenizer.pad_token,
+        tokenizer.unk_token,
+        tokenizer.cls_token,
+        tokenizer.sep_token,
+        tokenizer.mask_token,
+    ) == (
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
     )
     single = tokenizer("the tallest tree")
     tokens = tokenizer.convert_ids_to_tokens(single["input_ids"])
@@ -171,7 +205,9 @@ def test_bpe_tokenizer_subwords_lowercase_and_errors():
     tokens = tokenizer.tokenize("The TALLEST forest")
     assert all(t == t.lower() for t in tokens)
     assert any(t.startswith("##") for t in tokens)  # 60 symbols cannot hold every word
-    assert tokenizer.decode(tokenizer("The TALLEST forest")["input_ids"], skip_special_tokens=True) == "the tallest forest"
+    assert (
+        tokenizer.decode(tokenizer("The TALLEST forest")["input_ids"], skip_special_tokens=True) == "the tallest forest"
+    )
     with pytest.raises(ValueError, match="special_tokens"):
         train_bpe_tokenizer(TEXTS, special_tokens=("[PAD]", "[UNK]"))
     with pytest.raises(ValueError, match="distinct"):
@@ -190,7 +226,14 @@ def test_word_level_tokenizer():
     assert vocab == {"<pad>": 0, "<unk>": 1, "<cls>": 2, "<sep>": 3, "<mask>": 4, "a": 5, "b": 6}
     encoded = tokenizer("a b c", "b <mask>")
     assert tokenizer.convert_ids_to_tokens(encoded["input_ids"]) == [
-        "<cls>", "a", "b", "<unk>", "<sep>", "b", "<mask>", "<sep>",
+        "<cls>",
+        "a",
+        "b",
+        "<unk>",
+        "<sep>",
+        "b",
+        "<mask>",
+        "<sep>",
     ]
     assert encoded["token_type_ids"] == [0, 0, 0, 0, 0, 1, 1, 1]
     assert tokenizer.decode(encoded["input_ids"], skip_special_tokens=True) == "a b b"
@@ -203,7 +246,9 @@ def test_d2l_wiki_paragraphs():
 
 def test_train_bpe_recipe(tmp_path):
     out = tmp_path / "bpe"
-    (args,) = parse_args([BpeArguments], ["--dataset", str(FIXTURE), "--vocab_size", "300", "--lowercase", "--output_dir", str(out)])
+    (args,) = parse_args(
+        [BpeArguments], ["--dataset", str(FIXTURE), "--vocab_size", "300", "--lowercase", "--output_dir", str(out)]
+    )
     results = train_bpe(args)
     assert results["vocab_size"] == 300
     tokenizer = AutoTokenizer.from_pretrained(out)

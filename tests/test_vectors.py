@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import third_party
 
 from hf_pretrain.vectors.keyed import WordVectors
 
@@ -33,7 +34,7 @@ def tiny():
 
 @pytest.fixture
 def KeyedVectors():
-    return pytest.importorskip("gensim.models.keyedvectors").KeyedVectors
+    return third_party("gensim.models.keyedvectors").KeyedVectors
 
 
 def to_gensim(KeyedVectors, wv):
@@ -251,9 +252,7 @@ def test_analogy_3cosmul_by_hand(tiny):
 def test_analogy_restrict_vocab(tiny):
     # target = woman - man + car = (-1, -2, 0): truck wins overall, queen within the first five rows.
     assert tiny.analogy("man", "woman", "car") == [("truck", pytest.approx(0.8 / math.sqrt(5)))]
-    assert tiny.analogy("man", "woman", "car", restrict_vocab=5) == [
-        ("queen", pytest.approx(1 / math.sqrt(10)))
-    ]
+    assert tiny.analogy("man", "woman", "car", restrict_vocab=5) == [("queen", pytest.approx(1 / math.sqrt(10)))]
 
 
 def test_analogy_errors(tiny):
@@ -689,7 +688,9 @@ def test_google_analogies_match_gensim(KeyedVectors, eval_dir):
     kept = [w for i, w in enumerate(words) if i % 41 != 7]
     variants = [w.lower() for w in kept[::5] if w.lower() != w]
     all_words = kept + variants
-    vectors = np.stack([planted[w] for w in kept] + [planted[next(k for k in kept if k.lower() == v)] for v in variants])
+    vectors = np.stack(
+        [planted[w] for w in kept] + [planted[next(k for k in kept if k.lower() == v)] for v in variants]
+    )
     vectors = vectors + 0.05 * rng.normal(size=vectors.shape) / np.sqrt(vectors.shape[1])
     wv = WordVectors(all_words, vectors.astype(np.float32))
 

@@ -191,8 +191,9 @@ def test_window_batches_reject_bad_settings(vocab):
 
 def test_d2l_batches_shapes_masks_labels(vocab):
     corpus = vocab.encode(TEXT * 20)
-    data = D2LWord2VecData(corpus, vocab.training_counts, window=2, num_negatives=3, sample=0,
-                           generator=torch.Generator().manual_seed(0))
+    data = D2LWord2VecData(
+        corpus, vocab.training_counts, window=2, num_negatives=3, sample=0, generator=torch.Generator().manual_seed(0)
+    )
     batch = data.batch(torch.arange(len(data)))
     n_ctx = data.context_lengths
     width = int(n_ctx.max()) * 4

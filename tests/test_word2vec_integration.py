@@ -5,11 +5,12 @@ import json
 
 import numpy as np
 import pytest
+from conftest import third_party
 
 from hf_pretrain import WordVectors
 from hf_pretrain.core.arguments import parse_args
-from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
 from hf_pretrain.core.loop import TrainingArguments
+from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +24,7 @@ def default_run(tmp_path_factory, shared_data):
 
 
 def test_default_recipe_meets_the_wordsim_bar_in_gensim(default_run, shared_data, tmp_path):
-    gensim = pytest.importorskip("gensim")
+    gensim = third_party("gensim")
     out, results = default_run
     path = tmp_path / "vectors.txt"
     WordVectors.from_pretrained(out).save_word2vec_format(path)

@@ -8,6 +8,7 @@ from transformers import AutoConfig, AutoModel
 import hf_pretrain  # noqa: F401  (registers the model types)
 from hf_pretrain import Word2VecConfig, Word2VecModel
 from hf_pretrain.word2vec import masked_bce
+from hf_pretrain.word2vec.sgd import sgd_step
 
 
 def test_masked_bce_matches_the_book():
@@ -99,8 +100,13 @@ def _toy_batch():
 @pytest.mark.parametrize("architecture,combiner", [("skipgram", None), ("cbow", "sum"), ("cbow", "mean")])
 def test_sgd_step_equals_autograd_step(architecture, combiner):
     torch.manual_seed(0)
-    config = Word2VecConfig(vocab_size=12, embedding_dim=6, architecture=architecture,
-                            cbow_combiner=combiner or "mean", initializer="xavier_uniform")
+    config = Word2VecConfig(
+        vocab_size=12,
+        embedding_dim=6,
+        architecture=architecture,
+        cbow_combiner=combiner or "mean",
+        initializer="xavier_uniform",
+    )
     model = Word2VecModel(config)
     batch = _toy_batch()
     reference = Word2VecModel(config)
@@ -108,7 +114,7 @@ def test_sgd_step_equals_autograd_step(architecture, combiner):
     loss = _pairs_loss(reference, batch, combiner)
     loss.backward()
     lr = 0.1
-    got_loss, count = model.sgd_step(**batch, learning_rate=lr)
+    got_loss, count = sgd_step(model, **batch, learning_rate=lr)
     torch.testing.assert_close(got_loss, loss.detach(), rtol=1e-5, atol=1e-5)
     syn0_grad = reference.input_embeddings.weight.grad.clone()
     if combiner == "mean":
@@ -152,14 +158,26 @@ def test_save_load_round_trip_with_automodel(tmp_path):
 def test_cbow_shared_negatives_equal_the_unshared_step_with_repeated_noise_words():
     """Sharing noise words across a group is the per-centre step with the same noise words repeated."""
     torch.manual_seed(0)
-    config = Word2VecConfig(vocab_size=12, embedding_dim=6, architecture="cbow", cbow_combiner="sum",
-                            initializer="xavier_uniform", negative_sharing=3, max_row_updates=0)
+    config = Word2VecConfig(
+        vocab_size=12,
+        embedding_dim=6,
+        architecture="cbow",
+        cbow_combiner="sum",
+        initializer="xavier_uniform",
+        negative_sharing=3,
+        max_row_updates=0,
+    )
     batch = _toy_batch()
     m = batch["window_mask"].shape[0]
     g = torch.Generator().manual_seed(1)
     shared = torch.randint(0, 12, (2, 4), generator=g)  # m = 5 centres → groups of 3 and 2
     centers = batch["targets"][:, :1]
-    grouped = {**batch, "targets": centers, "labels": torch.ones(m, 1), "target_mask": torch.ones(m, 1, dtype=torch.bool)}
+    grouped = {
+        **batch,
+        "targets": centers,
+        "labels": torch.ones(m, 1),
+        "target_mask": torch.ones(m, 1, dtype=torch.bool),
+    }
     expanded_noise = shared.repeat_interleave(3, dim=0)[:m]
     unshared = {
         **batch,
@@ -170,8 +188,8 @@ def test_cbow_shared_negatives_equal_the_unshared_step_with_repeated_noise_words
     a = Word2VecModel(config)
     b = Word2VecModel(Word2VecConfig(**{**config.to_dict(), "negative_sharing": 1}))
     b.load_state_dict(a.state_dict())
-    loss_a, count_a = a.sgd_step(**grouped, shared_negatives=shared, learning_rate=0.1)
-    loss_b, count_b = b.sgd_step(**unshared, learning_rate=0.1)
+    loss_a, count_a = sgd_step(a, **grouped, shared_negatives=shared, learning_rate=0.1)
+    loss_b, count_b = sgd_step(b, **unshared, learning_rate=0.1)
     torch.testing.assert_close(loss_a, loss_b)
     torch.testing.assert_close(count_a, count_b)
     for pa, pb in zip(a.parameters(), b.parameters()):

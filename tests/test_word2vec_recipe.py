@@ -13,10 +13,10 @@ from transformers import AutoModel, AutoTokenizer
 import hf_pretrain
 from hf_pretrain import WordVectors
 from hf_pretrain.core.arguments import parse_args
-from hf_pretrain.core.publish import OutputDirError
-from hf_pretrain.word2vec.modeling_word2vec import _duplicate_scale
-from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
 from hf_pretrain.core.loop import TrainingArguments
+from hf_pretrain.core.publish import OutputDirError
+from hf_pretrain.word2vec.sgd import duplicate_scale
+from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "tiny_corpus.txt"
@@ -25,9 +25,27 @@ FIXTURE = REPO / "tests" / "fixtures" / "tiny_corpus.txt"
 def run(tmp_path, *flags, name="model"):
     args = parse_args(
         [Word2VecArguments, TrainingArguments],
-        ["--dataset", str(FIXTURE), "--output_dir", str(tmp_path / name), "--min_count", "2",
-         "--embedding_dim", "16", "--epochs", "2", "--batch_size", "64", "--logging_steps", "5",
-         "--similarity_file", "", "--analogy_file", "", *flags],
+        [
+            "--dataset",
+            str(FIXTURE),
+            "--output_dir",
+            str(tmp_path / name),
+            "--min_count",
+            "2",
+            "--embedding_dim",
+            "16",
+            "--epochs",
+            "2",
+            "--batch_size",
+            "64",
+            "--logging_steps",
+            "5",
+            "--similarity_file",
+            "",
+            "--analogy_file",
+            "",
+            *flags,
+        ],
     )
     return train_word2vec(*args)
 
@@ -45,7 +63,14 @@ def run(tmp_path, *flags, name="model"):
 def test_recipe_writes_a_hub_ready_folder(tmp_path, flags):
     results = run(tmp_path, *flags)
     out = tmp_path / "model"
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "word_counts.json", "all_results.json", "README.md"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "word_counts.json",
+        "all_results.json",
+        "README.md",
+    ):
         assert (out / name).is_file(), name
     saved = json.loads((out / "all_results.json").read_text())
     assert np.isfinite(saved["train_loss"]) and saved["train_words_per_second"] > 0
@@ -77,8 +102,9 @@ def test_resume_from_epoch_checkpoint_gives_identical_weights(tmp_path):
     checkpoints = sorted((tmp_path / "full" / "checkpoints").iterdir(), key=lambda p: int(p.name[5:]))
     assert len(checkpoints) == 3
     # Continue from the end of the first epoch, as after a crash during the second.
-    resumed = run(tmp_path, "--epochs", "3", "--seed", "5", "--resume_from_checkpoint", str(checkpoints[0]),
-                  name="resumed")
+    resumed = run(
+        tmp_path, "--epochs", "3", "--seed", "5", "--resume_from_checkpoint", str(checkpoints[0]), name="resumed"
+    )
     assert resumed["epoch_losses"] == full["epoch_losses"]
     a = WordVectors.from_pretrained(tmp_path / "full").vectors
     b = WordVectors.from_pretrained(tmp_path / "resumed").vectors
@@ -90,8 +116,18 @@ def test_resume_mid_epoch_from_step_checkpoint(tmp_path):
     run(tmp_path, "--epochs", "2", "--seed", "9", "--checkpointing_steps", "3", name="steps")
     checkpoints = sorted((tmp_path / "steps" / "checkpoints").iterdir(), key=lambda p: int(p.name[5:]))
     # Resume from a checkpoint taken in the middle of the first epoch.
-    resumed = run(tmp_path, "--epochs", "2", "--seed", "9", "--resume_from_checkpoint", str(checkpoints[0]),
-                  "--overwrite_output_dir", "true", name="steps")
+    resumed = run(
+        tmp_path,
+        "--epochs",
+        "2",
+        "--seed",
+        "9",
+        "--resume_from_checkpoint",
+        str(checkpoints[0]),
+        "--overwrite_output_dir",
+        "true",
+        name="steps",
+    )
     assert resumed["epoch_losses"] == pytest.approx(full["epoch_losses"], rel=1e-9)
     np.testing.assert_array_equal(
         WordVectors.from_pretrained(tmp_path / "full").vectors, WordVectors.from_pretrained(tmp_path / "steps").vectors
@@ -138,14 +174,33 @@ def test_yaml_config_with_overrides(tmp_path):
 
 
 def test_shipped_configs_parse():
-    for path in sorted((REPO / "recipes" / "configs").glob("word2vec_*.yaml")):
-        w2v, training = parse_args([Word2VecArguments, TrainingArguments], [str(path)])
+    import dataclasses
+
+    import yaml
+
+    paths = sorted((REPO / "recipes" / "configs").glob("word2vec_*.yaml"))
+    assert paths, "no shipped word2vec config"
+    for path in paths:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert isinstance(values, dict) and values, path.name
+        parsed = parse_args([Word2VecArguments, TrainingArguments], [str(path)])
+        # Every key lands in exactly one argument dataclass, with the value the file gives it: a
+        # misspelt key, or one whose value parse_args drops or replaces, fails here.
+        for key, value in values.items():
+            holders = [args for args in parsed if key in {field.name for field in dataclasses.fields(args)}]
+            assert len(holders) == 1, f"{path.name}: {key!r} is an argument of {len(holders)} dataclasses"
+            got = getattr(holders[0], key)
+            # YAML reads some numbers (1e-4) as strings, which argparse converts with the field's type.
+            number = isinstance(got, (int, float)) and not isinstance(got, bool)
+            expected = type(got)(value) if isinstance(value, str) and number else value
+            assert got == expected, f"{path.name}: {key} = {got!r}, the file says {value!r}"
+        w2v, training = parsed
         assert training.output_dir.startswith("outputs/")
 
 
 def test_duplicate_scale_caps_frequent_rows():
     ids = torch.tensor([3] * 64 + [1] * 8 + [2])
-    scale = _duplicate_scale(ids, 5, 32)
+    scale = duplicate_scale(ids, 5, 32)
     assert torch.allclose(scale[:64], torch.full((64,), 0.5))
     assert (scale[64:] == 1).all()
 
@@ -158,9 +213,25 @@ def test_large_batches_stay_finite(tmp_path):
 
 def test_recipe_script_runs_under_accelerate_launch(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--cpu",
-           str(REPO / "recipes" / "train_word2vec.py"), "--dataset", str(FIXTURE), "--min_count", "2",
-           "--epochs", "1", "--embedding_dim", "8", "--output_dir", str(tmp_path / "out")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        "1",
+        "--cpu",
+        str(REPO / "recipes" / "train_word2vec.py"),
+        "--dataset",
+        str(FIXTURE),
+        "--min_count",
+        "2",
+        "--epochs",
+        "1",
+        "--embedding_dim",
+        "8",
+        "--output_dir",
+        str(tmp_path / "out"),
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "out" / "model.safetensors").is_file()
@@ -171,11 +242,20 @@ def test_recipe_script_runs_under_accelerate_launch(tmp_path):
 def test_max_steps_stops_inside_an_epoch_and_resumes(tmp_path):
     full = run(tmp_path, "--max_steps", "7", "--seed", "4", "--checkpointing_steps", "2", name="full")
     assert full["global_step"] == 7 and np.isfinite(full["train_loss"])
-    resumed = run(tmp_path, "--max_steps", "7", "--seed", "4", "--resume_from_checkpoint",
-                  str(tmp_path / "full" / "checkpoints" / "step_4"), name="resumed")
+    resumed = run(
+        tmp_path,
+        "--max_steps",
+        "7",
+        "--seed",
+        "4",
+        "--resume_from_checkpoint",
+        str(tmp_path / "full" / "checkpoints" / "step_4"),
+        name="resumed",
+    )
     assert resumed["global_step"] == 7
     np.testing.assert_array_equal(
-        WordVectors.from_pretrained(tmp_path / "full").vectors, WordVectors.from_pretrained(tmp_path / "resumed").vectors
+        WordVectors.from_pretrained(tmp_path / "full").vectors,
+        WordVectors.from_pretrained(tmp_path / "resumed").vectors,
     )
 
 

@@ -7,9 +7,17 @@ PRESETS = {
     # layer, dropout 0.2 on every sublayer and the attention weights, torch's LayerNorm epsilon, an
     # MLM decoder of its own (not tied to the token embeddings) and PyTorch's default initialisation.
     "d2l-small": dict(
-        hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256, hidden_act="relu",
-        hidden_dropout_prob=0.2, attention_probs_dropout_prob=0.2, max_position_embeddings=1000, layer_norm_eps=1e-5,
-        tie_word_embeddings=False, initializer="pytorch",
+        hidden_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=256,
+        hidden_act="relu",
+        hidden_dropout_prob=0.2,
+        attention_probs_dropout_prob=0.2,
+        max_position_embeddings=1000,
+        layer_norm_eps=1e-5,
+        tie_word_embeddings=False,
+        initializer="pytorch",
     ),
     "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
     "large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096),
@@ -65,9 +73,13 @@ class HfpBertConfig(PretrainedConfig):
         **kwargs,
     ):
         sizes = {
-            "vocab_size": vocab_size, "hidden_size": hidden_size, "num_hidden_layers": num_hidden_layers,
-            "num_attention_heads": num_attention_heads, "intermediate_size": intermediate_size,
-            "max_position_embeddings": max_position_embeddings, "type_vocab_size": type_vocab_size,
+            "vocab_size": vocab_size,
+            "hidden_size": hidden_size,
+            "num_hidden_layers": num_hidden_layers,
+            "num_attention_heads": num_attention_heads,
+            "intermediate_size": intermediate_size,
+            "max_position_embeddings": max_position_embeddings,
+            "type_vocab_size": type_vocab_size,
         }
         for name, value in sizes.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -78,7 +90,10 @@ class HfpBertConfig(PretrainedConfig):
             )
         if hidden_act not in ACTIVATIONS:
             raise ValueError(f"hidden_act must be one of {ACTIVATIONS}, got {hidden_act!r}")
-        for name, value in (("hidden_dropout_prob", hidden_dropout_prob), ("attention_probs_dropout_prob", attention_probs_dropout_prob)):
+        for name, value in (
+            ("hidden_dropout_prob", hidden_dropout_prob),
+            ("attention_probs_dropout_prob", attention_probs_dropout_prob),
+        ):
             if not isinstance(value, (int, float)) or not 0 <= value < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}")
         for name, value in (("layer_norm_eps", layer_norm_eps), ("initializer_range", initializer_range)):

@@ -20,7 +20,13 @@ import datasets
 import torch
 from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase
 
-__all__ = ["BertPretrainingData", "StreamingBertData", "d2l_wiki_paragraphs", "d2l_wiki_sentences", "next_sentence_pairs"]
+__all__ = [
+    "BertPretrainingData",
+    "StreamingBertData",
+    "d2l_wiki_paragraphs",
+    "d2l_wiki_sentences",
+    "next_sentence_pairs",
+]
 
 
 def d2l_wiki_paragraphs(lines: Iterable[str]) -> list[list[str]]:
@@ -50,7 +56,10 @@ def _check_inputs(tokenizer: PreTrainedTokenizerBase, max_len: int) -> None:
 
 def _encode_pairs(tokenizer: PreTrainedTokenizerBase, pairs: dict, max_len: int):
     return tokenizer(
-        pairs["text_a"], pairs["text_b"], truncation="longest_first", max_length=max_len,
+        pairs["text_a"],
+        pairs["text_b"],
+        truncation="longest_first",
+        max_length=max_len,
         return_special_tokens_mask=True,
     )
 
@@ -120,7 +129,8 @@ class BertPretrainingData:
         batch holds examples of similar length and carries little padding."""
         order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
         collator = DataCollatorForLanguageModeling(
-            self.tokenizer, mlm_probability=self.mlm_probability,
+            self.tokenizer,
+            mlm_probability=self.mlm_probability,
             seed=int(torch.randint(2**31 - 1, (1,), generator=generator)),
         )
         if group_by_length:
@@ -163,7 +173,9 @@ class StreamingBertData:
     ):
         _check_inputs(tokenizer, max_len)
         if shard_paragraphs < 2:
-            raise ValueError(f"shard_paragraphs must be >= 2 (a random sentence B comes from another paragraph), got {shard_paragraphs}")
+            raise ValueError(
+                f"shard_paragraphs must be >= 2 (a random sentence B comes from another paragraph), got {shard_paragraphs}"
+            )
         self.lines = lines
         self.tokenizer = tokenizer
         self.max_len = max_len
@@ -201,7 +213,8 @@ class StreamingBertData:
         """One epoch: padded, masked tensors as `BertPretrainingData.batches`, with `words` the
         sentence pairs covered so far."""
         collator = DataCollatorForLanguageModeling(
-            self.tokenizer, mlm_probability=self.mlm_probability,
+            self.tokenizer,
+            mlm_probability=self.mlm_probability,
             seed=int(torch.randint(2**31 - 1, (1,), generator=generator)),
         )
         rng = random.Random(int(torch.randint(2**62, (1,), generator=generator)))
@@ -210,7 +223,10 @@ class StreamingBertData:
         for shard in self._shards():
             rng.shuffle(shard)
             pairs = next_sentence_pairs(shard, rng)
-            encoded = {**_encode_pairs(self.tokenizer, pairs, self.max_len), "next_sentence_label": pairs["next_sentence_label"]}
+            encoded = {
+                **_encode_pairs(self.tokenizer, pairs, self.max_len),
+                "next_sentence_label": pairs["next_sentence_label"],
+            }
             order = torch.randperm(len(pairs["text_a"]), generator=generator).tolist()
             rows += [{c: values[i] for c, values in encoded.items()} for i in order]
             full = len(rows) - len(rows) % batch_size

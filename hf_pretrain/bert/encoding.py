@@ -52,7 +52,9 @@ def get_bert_encoding(model, tokenizer, text: str, text_pair: Optional[str] = No
     encoded = tokenizer(text, text_pair, return_tensors="pt")
     encoder = getattr(model, "base_model", model)
     device = next(encoder.parameters()).device
-    inputs = {name: encoded[name].to(device) for name in ("input_ids", "attention_mask", "token_type_ids") if name in encoded}
+    inputs = {
+        name: encoded[name].to(device) for name in ("input_ids", "attention_mask", "token_type_ids") if name in encoded
+    }
     was_training = encoder.training
     encoder.eval()
     try:

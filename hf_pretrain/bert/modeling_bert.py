@@ -28,9 +28,20 @@ except ImportError:  # loaded as remote code, beside its configuration file
 
 # Config attributes that mean the same in transformers' BertConfig.
 _BERT_CONFIG_ATTRIBUTES = (
-    "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
-    "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings", "type_vocab_size",
-    "layer_norm_eps", "initializer_range", "pad_token_id", "tie_word_embeddings",
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "hidden_act",
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "max_position_embeddings",
+    "type_vocab_size",
+    "layer_norm_eps",
+    "initializer_range",
+    "pad_token_id",
+    "tie_word_embeddings",
 )
 
 
@@ -40,12 +51,17 @@ class HfpBertForPreTrainingOutput(ModelOutput):
     loss: `mlm_loss + nsp_loss` (either alone when only its labels are given).
     mlm_loss: mean cross-entropy over the masked positions (`labels != -100`).
     nsp_loss: mean cross-entropy of next sentence prediction.
-    prediction_logits: without `labels`, scores of every vocabulary token at every position
-        [batch, length, vocab]; with `labels`, only at the masked positions, in row-major order
-        (`labels[labels != -100]` are their targets) [masked, vocab].
+    prediction_logits: scores of every vocabulary token at every position [batch, length, vocab],
+        as transformers' `BertForPreTraining` returns them; always this shape when not None. With
+        `labels` it is None unless `forward` is called with `output_logits=True`.
     seq_relationship_logits: next sentence prediction scores [batch, 2] (0: B follows A).
-    last_hidden_state: the encoder's output [batch, length, hidden]; with `labels`, padding positions
-        are skipped and hold zeros (see `HfpBertModel.forward`'s `skip_padding`).
+    last_hidden_state: the encoder's output [batch, length, hidden], padding positions included, the
+        same with and without `labels` and on every device (with `skip_padding=True`, padding
+        positions hold zeros instead).
+    masked_lm_logits: with `labels`, the scores at the masked positions only [masked, vocab], rows in
+        the row-major order of `labels != -100` (`labels[labels != -100]` are their targets): the
+        projection `mlm_loss` is computed from. Masking picks about 15 % of the real tokens, so it
+        costs that share of the full projection (d2l-small, 512 x 64: a training step 4x faster).
     """
 
     loss: Optional[torch.Tensor] = None
@@ -54,6 +70,7 @@ class HfpBertForPreTrainingOutput(ModelOutput):
     prediction_logits: Optional[torch.Tensor] = None
     seq_relationship_logits: Optional[torch.Tensor] = None
     last_hidden_state: Optional[torch.Tensor] = None
+    masked_lm_logits: Optional[torch.Tensor] = None
 
 
 class HfpBertEmbeddings(nn.Module):
@@ -74,7 +91,9 @@ class HfpBertEmbeddings(nn.Module):
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         embeddings = (
-            self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids) + self.position_embeddings(position_ids)
+            self.word_embeddings(input_ids)
+            + self.token_type_embeddings(token_type_ids)
+            + self.position_embeddings(position_ids)
         )
         return self.dropout(self.LayerNorm(embeddings))
 
@@ -100,7 +119,8 @@ class HfpBertSelfAttention(nn.Module):
             kept, batch, length = packing
         shape = (batch, length, self.num_heads, self.head_size)
         query, key, value = (
-            _pad(layer(hidden_states), packing).view(shape).transpose(1, 2) for layer in (self.query, self.key, self.value)
+            _pad(layer(hidden_states), packing).view(shape).transpose(1, 2)
+            for layer in (self.query, self.key, self.value)
         )
         if attention_bias is not None and attention_bias.dtype != query.dtype:
             # Under autocast the bias (float32) and the projections (bf16/fp16) differ, and a mask of
@@ -283,7 +303,9 @@ class HfpBertPreTrainedModel(PreTrainedModel):
             architectures=[self._transformers_class_name],
         )
         parameter = next(self.parameters())
-        model = getattr(transformers, self._transformers_class_name)(config).to(device=parameter.device, dtype=parameter.dtype)
+        model = getattr(transformers, self._transformers_class_name)(config).to(
+            device=parameter.device, dtype=parameter.dtype
+        )
         model.load_state_dict(self.state_dict(), strict=True)
         return model.train(self.training)
 
@@ -341,7 +363,9 @@ class HfpBertModel(HfpBertPreTrainedModel):
             # Every layer but the attention works token by token: run those on the real tokens only.
             packing = (attention_mask.reshape(-1).nonzero().squeeze(1), batch, length)
             packed = hidden_states.reshape(batch * length, hidden_size).index_select(0, packing[0])
-            hidden_states = _pad(self.encoder(packed, attention_bias, packing), packing).view(batch, length, hidden_size)
+            hidden_states = _pad(self.encoder(packed, attention_bias, packing), packing).view(
+                batch, length, hidden_size
+            )
         else:
             hidden_states = self.encoder(hidden_states, attention_bias)
         pooled = self.pooler(hidden_states)
@@ -381,7 +405,10 @@ class HfpBertForPreTraining(HfpBertPreTrainedModel):
         # with trust_remote_code that needs its own auto_map entry, next to AutoModelForPreTraining's.
         if self._auto_class is not None:
             module = HfpBertModel.__module__.split(".")[-1]
-            self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), "AutoModel": f"{module}.HfpBertModel"}
+            self.config.auto_map = {
+                **(getattr(self.config, "auto_map", None) or {}),
+                "AutoModel": f"{module}.HfpBertModel",
+            }
         return super().save_pretrained(save_directory, *args, **kwargs)
 
     def set_output_embeddings(self, new_embeddings: nn.Linear):
@@ -397,35 +424,56 @@ class HfpBertForPreTraining(HfpBertPreTrainedModel):
         labels: Optional[torch.Tensor] = None,
         next_sentence_label: Optional[torch.Tensor] = None,
         return_dict: Optional[bool] = None,
+        output_logits: Optional[bool] = None,
+        skip_padding: bool = False,
     ):
         """Arguments as transformers' `BertForPreTraining`: `labels` [batch, length] holds the
         original token at masked positions and -100 elsewhere; `next_sentence_label` [batch] is 0
         when sentence B follows A and 1 when B is a random sentence.
 
-        With `labels`, the vocabulary projection runs only at the masked positions: projecting
-        every position onto the whole vocabulary would dominate the cost of a training step.
+        `output_logits`: return `prediction_logits` [batch, length, vocab]. By default (None) they
+        are returned without `labels` and left out (None) with `labels`: then the vocabulary
+        projection runs only at the masked positions (`masked_lm_logits`), since projecting every
+        position onto the whole vocabulary would dominate the cost of a training step. The loss is
+        the same either way.
+
+        `skip_padding`: run everything but the attention on the real tokens only (see
+        `HfpBertModel.forward`); `last_hidden_state` then holds zeros at padding positions, and so
+        `prediction_logits` there score a zero vector; the losses and the real positions' outputs
+        are the same up to float rounding. It pays on a CPU, in proportion to the padding
+        (training steps of BERT-base, 8 x 128 WikiText-2 pairs with 29 % padding, 2 cores: 1.11x
+        faster) and costs on a GPU, whose padded kernels are cheap next to the gathers (H200,
+        bf16, 128 x 128: 6x slower). It is off unless asked for, whatever the device, so that the
+        outputs depend only on the inputs and arguments.
 
         Raises:
             ValueError: an input longer than `config.max_position_embeddings`.
         """
         hidden_states, pooled = self.bert(
-            input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
-            # Packing the real tokens pays on a CPU (BERT-base 8 x 128 on WikiText-2: 1.39x) and costs on a GPU,
-            # whose padded kernels are cheap next to the gathers (H200, bf16, 128 x 128: 6x slower).
-            return_dict=False, skip_padding=labels is not None and input_ids.device.type == "cpu",
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            return_dict=False,
+            skip_padding=skip_padding,
         )
         nsp_logits = self.cls.seq_relationship(pooled)
-        mlm_loss = nsp_loss = None
-        if labels is None:
-            prediction_logits = self.cls.predictions(hidden_states)
-        else:
+        if output_logits is None:
+            output_logits = labels is None
+        prediction_logits = self.cls.predictions(hidden_states) if output_logits else None
+        mlm_loss = nsp_loss = masked_lm_logits = None
+        if labels is not None:
             masked = labels != -100
-            prediction_logits = self.cls.predictions(hidden_states[masked])
+            masked_lm_logits = (
+                prediction_logits[masked]
+                if prediction_logits is not None
+                else self.cls.predictions(hidden_states[masked])
+            )
             # A batch without any masked token contributes a zero loss rather than NaN.
             mlm_loss = (
-                F.cross_entropy(prediction_logits.float(), labels[masked])
-                if prediction_logits.shape[0]
-                else prediction_logits.sum() * 0.0
+                F.cross_entropy(masked_lm_logits.float(), labels[masked])
+                if masked_lm_logits.shape[0]
+                else masked_lm_logits.sum() * 0.0
             )
         if next_sentence_label is not None:
             nsp_loss = F.cross_entropy(nsp_logits.float(), next_sentence_label.view(-1))
@@ -434,8 +482,13 @@ class HfpBertForPreTraining(HfpBertPreTrainedModel):
         else:
             loss = mlm_loss if mlm_loss is not None else nsp_loss
         output = HfpBertForPreTrainingOutput(
-            loss=loss, mlm_loss=mlm_loss, nsp_loss=nsp_loss, prediction_logits=prediction_logits,
-            seq_relationship_logits=nsp_logits, last_hidden_state=hidden_states,
+            loss=loss,
+            mlm_loss=mlm_loss,
+            nsp_loss=nsp_loss,
+            prediction_logits=prediction_logits,
+            seq_relationship_logits=nsp_logits,
+            last_hidden_state=hidden_states,
+            masked_lm_logits=masked_lm_logits,
         )
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         return output if return_dict else output.to_tuple()

@@ -15,20 +15,23 @@ import torch.nn.functional as F
 from accelerate.utils import set_seed
 from transformers import AutoTokenizer
 
-from ..core.corpus import load_corpus
-from ..core.corpus import CorpusError
-from .data import BertPretrainingData, StreamingBertData, d2l_wiki_sentences
-from ..core.streaming import LineStream
+from ..core.corpus import CorpusError, load_corpus
 from ..core.distributed import empty_loss, shard_rows
+from ..core.loop import TrainingArguments, train_loop
 from ..core.output_dir import claim_output_dir
-from ..core.resume import run_identity, vocabulary_of
 from ..core.publish import (
-    check_hub_access, publish, render_model_card, without_secrets,
+    check_hub_access,
+    publish,
+    render_model_card,
+    without_secrets,
 )
-from . import HfpBertConfig, HfpBertForPreTraining
+from ..core.resume import run_identity, vocabulary_of
+from ..core.runtime import finish_training, make_accelerator, set_threads
+from ..core.streaming import LineStream
 from ..core.tokenization import build_word_level_tokenizer, train_bpe_tokenizer
-from ..core.loop import TrainingArguments, finish_training, make_accelerator, set_threads, train_loop
 from ..core.visualization import plot_training
+from . import HfpBertConfig, HfpBertForPreTraining
+from .data import BertPretrainingData, StreamingBertData, d2l_wiki_sentences
 
 
 @dataclass
@@ -83,7 +86,9 @@ class BertTrainingArguments(TrainingArguments):
     # The book's `train_bert`: Adam, learning rate 0.01, batches of 512.
     output_dir: str = field(default="outputs/bert", metadata={"help": "Where the Hub-ready folder is written."})
     epochs: int = field(default=1, metadata={"help": "Passes over the next-sentence pairs."})
-    max_steps: Optional[int] = field(default=50, metadata={"help": "Stop after this many steps (the book: 50; 0: epochs)."})
+    max_steps: Optional[int] = field(
+        default=50, metadata={"help": "Stop after this many steps (the book: 50; 0: epochs)."}
+    )
     batch_size: int = field(default=512, metadata={"help": "Examples per step."})
     optimizer: str = field(default="adam", metadata={"help": "BERT trains with 'adam' (AdamW)."})
     learning_rate: Optional[float] = field(default=0.01, metadata={"help": "Adam learning rate."})
@@ -94,7 +99,9 @@ def build_tokenizer(args: BertArguments, texts):
         # Lower-casing matters only for new text: the pretraining sentences already are.
         return build_word_level_tokenizer(d2l_wiki_sentences(texts), min_frequency=args.min_frequency, lowercase=True)
     if args.tokenizer == "bpe":
-        return train_bpe_tokenizer(texts, vocab_size=args.bpe_vocab_size, min_frequency=args.min_frequency, lowercase=True)
+        return train_bpe_tokenizer(
+            texts, vocab_size=args.bpe_vocab_size, min_frequency=args.min_frequency, lowercase=True
+        )
     if not os.path.isdir(args.tokenizer):
         raise ValueError(f"--tokenizer must be 'word', 'bpe' or a tokenizer folder, got {args.tokenizer!r}")
     return AutoTokenizer.from_pretrained(args.tokenizer)
@@ -113,32 +120,44 @@ def _pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
     if mlm_loss not in ("masked", "d2l"):
         raise ValueError(f"--mlm_loss must be 'masked' or 'd2l', got {args.mlm_loss!r}")
     if args.group_by_length and args.streaming:
-        raise ValueError("--group_by_length sorts the whole corpus' examples by length: it needs the in-memory data, not --streaming")
+        raise ValueError(
+            "--group_by_length sorts the whole corpus' examples by length: it needs the in-memory data, not --streaming"
+        )
     accelerator = make_accelerator(training)
     set_threads(accelerator, training.num_threads)
     set_seed(training.seed)
 
     corpus = load_corpus(args.dataset, text_column=args.text_column, streaming=args.streaming)
     if "train" not in corpus:
-        raise CorpusError(f"{args.dataset} has no train split (it has {', '.join(corpus) or 'none'}): name a train file or split")
+        raise CorpusError(
+            f"{args.dataset} has no train split (it has {', '.join(corpus) or 'none'}): name a train file or split"
+        )
     if args.streaming:
         texts = LineStream(corpus["train"])
         tokenizer = build_tokenizer(args, texts)
         data = StreamingBertData(texts, tokenizer, max_len=args.max_len, mlm_probability=args.mlm_probability)
-        validation = list(itertools.islice(LineStream(corpus["validation"]), 20_000)) if "validation" in corpus else None
+        validation = (
+            list(itertools.islice(LineStream(corpus["validation"]), 20_000)) if "validation" in corpus else None
+        )
     else:
         texts = corpus["train"]["text"]
         tokenizer = build_tokenizer(args, texts)
-        data = BertPretrainingData(texts, tokenizer, max_len=args.max_len, mlm_probability=args.mlm_probability, seed=training.seed)
+        data = BertPretrainingData(
+            texts, tokenizer, max_len=args.max_len, mlm_probability=args.mlm_probability, seed=training.seed
+        )
         validation = corpus["validation"]["text"] if "validation" in corpus else None
     # The streamed data counts its progress in sentence pairs, the in-memory data in tokens.
     unit = "example" if args.streaming else "token"
     overrides = {"initializer": args.initializer} if args.initializer else {}
     if args.dropout is not None:
         overrides.update(hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout)
-    config = HfpBertConfig.from_preset(args.preset, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **overrides)
+    config = HfpBertConfig.from_preset(
+        args.preset, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **overrides
+    )
     if args.max_len > config.max_position_embeddings:
-        raise ValueError(f"max_len {args.max_len} exceeds the {args.preset} preset's {config.max_position_embeddings} positions")
+        raise ValueError(
+            f"max_len {args.max_len} exceeds the {args.preset} preset's {config.max_position_embeddings} positions"
+        )
     if mlm_loss == "d2l" and tokenizer.unk_token_id is None:
         raise ValueError("--mlm_loss d2l needs a tokenizer with an unknown token")
     slots = max(1, round(args.max_len * 0.15))
@@ -154,9 +173,9 @@ def _pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
     core = accelerator.unwrap_model(model)
     device = accelerator.device
     world, rank = accelerator.num_processes, accelerator.process_index
-    # Means over the run's steps of the MLM loss, the MLM loss over masked tokens only and the NSP loss.
+    # Sums over the run's steps of the MLM loss, the MLM loss over masked tokens only and the NSP loss:
+    # the loop keeps them in checkpoints, so a resumed run reports the means over every step.
     parts = torch.zeros(3, dtype=torch.float64, device=device)
-    steps_run = [0]
 
     def epoch_batches(epoch, generator):
         # Several processes: each draws the same global batch, masks included, and trains on its rows.
@@ -174,7 +193,6 @@ def _pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
         slots_total = int(labels.sum(1).clamp(min=slots).sum())
         part = shard_rows(batch, rank, world)
         rows = part["input_ids"].shape[0]
-        steps_run[0] += 1
         if rows == 0:
             accelerator.backward(empty_loss(model))
             optimizer.step()
@@ -187,7 +205,8 @@ def _pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
             out, mlm, masked_only = _d2l_step(model, part, slots, tokenizer.unk_token_id)
             mlm_share = int(labels.sum(1).clamp(min=slots).sum()) / slots_total
         else:
-            out = model(**part)
+            # Packing the real tokens pays on a CPU and costs on a GPU (see HfpBertForPreTraining.forward).
+            out = model(**part, skip_padding=device.type == "cpu")
             mlm, masked_only, mlm_share = out.mlm_loss, out.mlm_loss, masked_share
         mlm = mlm * mlm_share
         nsp = out.nsp_loss * (rows / total)
@@ -202,25 +221,44 @@ def _pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
     if training.report_to:
         accelerator.init_trackers("bert", config=without_secrets({**asdict(args), **asdict(training)}))
     results = train_loop(
-        accelerator, training, epoch_batches=epoch_batches, step=step,
-        words_per_epoch=data.num_pairs if args.streaming else data.num_tokens, family="bert", unit=unit,
+        accelerator,
+        training,
+        models=[model],
+        epoch_batches=epoch_batches,
+        step=step,
+        words_per_epoch=data.num_pairs if args.streaming else data.num_tokens,
+        family="bert",
+        unit=unit,
         identity=run_identity(args, training, vocabulary=vocabulary_of(tokenizer), dataset=args.dataset),
         distribute="split",
+        totals=parts,
     )
-    steps = max(steps_run[0], 1)
+    steps = max(results["global_step"], 1)
     mlm_sum, masked_sum, nsp_sum = (accelerator.reduce(parts, "sum") if world > 1 else parts).tolist()
     results.update(
         # As the book prints them: means over every step of the run.
-        mlm_loss=mlm_sum / steps, nsp_loss=nsp_sum / steps, mlm_loss_definition=mlm_loss,
-        mlm_loss_masked_tokens=masked_sum / steps, examples=len(data),
-        vocab_size=len(tokenizer), seed=training.seed, num_parameters=sum(p.numel() for p in core.parameters()),
+        mlm_loss=mlm_sum / steps,
+        nsp_loss=nsp_sum / steps,
+        mlm_loss_definition=mlm_loss,
+        mlm_loss_masked_tokens=masked_sum / steps,
+        examples=len(data),
+        vocab_size=len(tokenizer),
+        seed=training.seed,
+        num_parameters=sum(p.numel() for p in core.parameters()),
     )
     if args.eval_batches and validation is not None:
         results.update(evaluate(core, tokenizer, validation, args, training))
     finish_training(accelerator)
     if not accelerator.is_main_process:
         return results
-    publish(training.output_dir, lambda tmp: _write(tmp, core, tokenizer, args, training, results), repo_id, training, "bert", results)
+    publish(
+        training.output_dir,
+        lambda tmp: _write(tmp, core, tokenizer, args, training, results),
+        repo_id,
+        training,
+        "bert",
+        results,
+    )
     return results
 
 
@@ -238,10 +276,10 @@ def _d2l_step(model, batch, slots: int, unk_id: int):
     unused = (slots - (labels != -100).sum(1)).clamp_(min=0)
     labels = labels.clone()
     labels[:, 0] = torch.where(unused > 0, torch.full_like(unused, unk_id), labels[:, 0])
-    out = model(**{**batch, "labels": labels})
-    where = (labels != -100).nonzero()  # row-major, the order of out.prediction_logits
+    out = model(**{**batch, "labels": labels}, skip_padding=labels.device.type == "cpu")
+    where = (labels != -100).nonzero()  # row-major, the order of out.masked_lm_logits
     targets = labels[where[:, 0], where[:, 1]]
-    losses = F.cross_entropy(out.prediction_logits.float(), targets, reduction="none")
+    losses = F.cross_entropy(out.masked_lm_logits.float(), targets, reduction="none")
     at_cls = where[:, 1] == 0
     weights = torch.where(at_cls, unused[where[:, 0]].to(losses.dtype), torch.ones_like(losses))
     mlm = (losses * weights).sum() / weights.sum()
@@ -255,7 +293,9 @@ def evaluate(model: HfpBertForPreTraining, tokenizer, texts, args: BertArguments
     """Masked-LM loss (per masked token), NSP loss and NSP accuracy on up to `eval_batches` batches
     of the validation split, with fixed pairs and masks."""
     try:
-        data = BertPretrainingData(texts, tokenizer, max_len=args.max_len, mlm_probability=args.mlm_probability, seed=training.seed)
+        data = BertPretrainingData(
+            texts, tokenizer, max_len=args.max_len, mlm_probability=args.mlm_probability, seed=training.seed
+        )
     except ValueError:  # too few paragraphs for next sentence prediction
         return {}
     was_training = model.training
@@ -274,7 +314,7 @@ def evaluate(model: HfpBertForPreTraining, tokenizer, texts, args: BertArguments
         totals["mlm"] += float(out.mlm_loss) * masked
         # With labels the model scores only the masked positions, in row-major order.
         targets = batch["labels"][batch["labels"] != -100]
-        totals["mlm_correct"] += int((out.prediction_logits.argmax(-1) == targets).sum())
+        totals["mlm_correct"] += int((out.masked_lm_logits.argmax(-1) == targets).sum())
         totals["masked"] += masked
         totals["nsp"] += float(out.nsp_loss) * size
         totals["correct"] += int((out.seq_relationship_logits.argmax(-1) == batch["next_sentence_label"]).sum())
@@ -310,20 +350,31 @@ def _write(folder, model, tokenizer, args, training, results):
         model_name=os.path.basename(os.path.abspath(training.output_dir)),
         dataset=args.dataset,
         hyperparameters={
-            "preset": args.preset, "vocab_size": config.vocab_size, "max_len": args.max_len,
-            "tokenizer": args.tokenizer, "mlm_probability": args.mlm_probability, "batch_size": training.batch_size,
-            "max_steps": training.max_steps, "epochs": training.epochs, "learning_rate": training.learning_rate,
-            "weight_decay": args.weight_decay, "max_grad_norm": args.max_grad_norm, "seed": training.seed,
+            "preset": args.preset,
+            "vocab_size": config.vocab_size,
+            "max_len": args.max_len,
+            "tokenizer": args.tokenizer,
+            "mlm_probability": args.mlm_probability,
+            "batch_size": training.batch_size,
+            "max_steps": training.max_steps,
+            "epochs": training.epochs,
+            "learning_rate": training.learning_rate,
+            "weight_decay": args.weight_decay,
+            "max_grad_norm": args.max_grad_norm,
+            "seed": training.seed,
             "parameters": f"{results['num_parameters']:,}",
         },
         results={k: v for k, v in results.items() if k not in ("epoch_losses", "arguments")},
         extra={
-            "preset": args.preset, "layers": config.num_hidden_layers, "hidden": config.hidden_size,
+            "preset": args.preset,
+            "layers": config.num_hidden_layers,
+            "hidden": config.hidden_size,
             "heads": config.num_attention_heads,
             "runtime": f"{results['train_runtime']:.1f} s ({_speed(results)})",
             "corpus_note": (
                 "WikiText-2 (Merity et al. 2016), train split; text from English Wikipedia, CC BY-SA 3.0."
-                if args.dataset.startswith("wikitext") else f"`{args.dataset}`, train split."
+                if args.dataset.startswith("wikitext")
+                else f"`{args.dataset}`, train split."
             ),
         },
         tags=("fill-mask",),

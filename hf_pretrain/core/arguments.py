@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import sys
 from typing import Sequence
@@ -29,3 +30,18 @@ def parse_args(dataclass_types: Sequence[type], args: Sequence[str] | None = Non
             parser.error(f"{path}: unknown argument(s) {', '.join(unknown)}")
         parser.set_defaults(**values)
     return parser.parse_args_into_dataclasses(args=argv)
+
+
+def config_from_arguments(config_class: type, arguments, *, renamed: dict | None = None, **values):
+    """`config_class(...)` with every hyperparameter its `__init__` takes read from the field of the same
+    name in `arguments`, so that a hyperparameter is declared in the arguments dataclass and the config
+    and copied nowhere by hand. `renamed` maps a config name to the argument that feeds it (word2vec's
+    `sample` is the `--subsample` flag); `values` gives what the arguments do not hold (`vocab_size`)."""
+    renamed = renamed or {}
+    names = [name for name in inspect.signature(config_class.__init__).parameters if name not in ("self", "kwargs")]
+    taken = {
+        name: getattr(arguments, renamed.get(name, name))
+        for name in names
+        if name not in values and hasattr(arguments, renamed.get(name, name))
+    }
+    return config_class(**taken, **values)

@@ -7,9 +7,9 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
-from .streaming import training_text
-from .publish import HubArguments, OutputDirError, check_hub_access, publish, without_secrets
 from .output_dir import OutputDirLock
+from .publish import HubArguments, OutputDirError, check_hub_access, publish, without_secrets
+from .streaming import training_text
 from .tokenization import BERT_SPECIAL_TOKENS, train_bpe_tokenizer
 
 
@@ -28,7 +28,9 @@ class BpeArguments(HubArguments):
 
 def train_bpe(args: BpeArguments) -> dict:
     if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
-        raise OutputDirError(f"--output_dir {args.output_dir} is a file, not a folder: choose a folder to write the tokenizer to")
+        raise OutputDirError(
+            f"--output_dir {args.output_dir} is a file, not a folder: choose a folder to write the tokenizer to"
+        )
     if os.path.isfile(os.path.join(args.output_dir, "tokenizer.json")) and not args.overwrite_output_dir:
         raise OutputDirError(
             f"{args.output_dir} already holds a tokenizer; pass --overwrite_output_dir to replace it "
@@ -37,8 +39,12 @@ def train_bpe(args: BpeArguments) -> dict:
     repo_id = check_hub_access(args, args.output_dir)
     texts = training_text(args.dataset, args.text_column)
     tokenizer = train_bpe_tokenizer(
-        texts, vocab_size=args.vocab_size, min_frequency=args.min_frequency, lowercase=args.lowercase,
-        special_tokens=BERT_SPECIAL_TOKENS, split_punctuation=args.split_punctuation,
+        texts,
+        vocab_size=args.vocab_size,
+        min_frequency=args.min_frequency,
+        lowercase=args.lowercase,
+        special_tokens=BERT_SPECIAL_TOKENS,
+        split_punctuation=args.split_punctuation,
         model_max_length=args.model_max_length,
     )
     results = {"vocab_size": len(tokenizer), **without_secrets(asdict(args))}

@@ -106,9 +106,7 @@ class CorpusError(ValueError):
     """A corpus could not be found, read or used."""
 
 
-Corpus = Union[
-    datasets.DatasetDict, datasets.IterableDatasetDict, datasets.Dataset, datasets.IterableDataset
-]
+Corpus = Union[datasets.DatasetDict, datasets.IterableDatasetDict, datasets.Dataset, datasets.IterableDataset]
 
 
 def load_corpus(
@@ -375,9 +373,7 @@ def _directory_splits(directory: Path) -> dict[str, list[Path]]:
         if p.is_file() and _is_text_name(p.name) and not p.name.lower().startswith(_NON_CORPUS_STEMS)
     )
     if not candidates:
-        raise CorpusError(
-            f"no text files ({', '.join(sorted(_TEXT_SUFFIXES))}) in directory {directory}"
-        )
+        raise CorpusError(f"no text files ({', '.join(sorted(_TEXT_SUFFIXES))}) in directory {directory}")
     splits: dict[str, list[Path]] = {}
     unsplit = []
     for p in candidates:
@@ -447,9 +443,7 @@ def _load_local_files(files: dict[str, list[Path]], streaming, text_column, spli
             has_text[p] = _check_utf8(p)
     check = files.get("train") or [p for paths in files.values() for p in paths]
     if not any(has_text[p] for p in check):
-        raise CorpusError(
-            f"corpus is empty (or whitespace only): {', '.join(map(str, check))}"
-        )
+        raise CorpusError(f"corpus is empty (or whitespace only): {', '.join(map(str, check))}")
     # The datasets text builder fails on a split made only of empty files; such files
     # contribute no lines anyway.
     nonempty = {s: [str(p) for p in paths if not _is_empty_file(p)] for s, paths in files.items()}
@@ -458,7 +452,9 @@ def _load_local_files(files: dict[str, list[Path]], streaming, text_column, spli
     marked = {s for s, paths in nonempty.items() if any(_compression(Path(p)) and _starts_with_bom(p) for p in paths)}
     by_builder = {s: ps for s, ps in nonempty.items() if ps and s not in marked}
     loaded = (
-        datasets.load_dataset("text", data_files=by_builder, encoding=_ENCODING, cache_dir=cache_dir) if by_builder else {}
+        datasets.load_dataset("text", data_files=by_builder, encoding=_ENCODING, cache_dir=cache_dir)
+        if by_builder
+        else {}
     )
     out = {}
     for s in files:
@@ -480,8 +476,12 @@ def _generated_split(paths: list[str], split: str, cache_dir) -> datasets.Datase
     # Keyed by each file's size and modification time, so an edited file is read again.
     identity = [(p, os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in paths]
     return datasets.Dataset.from_generator(
-        _generate_lines, features=_TEXT_FEATURES, gen_kwargs={"paths": paths}, cache_dir=cache_dir,
-        split=split, fingerprint=Hasher.hash(identity),
+        _generate_lines,
+        features=_TEXT_FEATURES,
+        gen_kwargs={"paths": paths},
+        cache_dir=cache_dir,
+        split=split,
+        fingerprint=Hasher.hash(identity),
     )
 
 

@@ -39,7 +39,10 @@ def cpu_processes_requested() -> Optional[int]:
     """
     if not os.environ.get("MASTER_ADDR") or os.environ.get("ACCELERATE_USE_CPU", "").lower() not in ("1", "true"):
         return None
-    if any(os.environ.get(v) for v in ("WORLD_SIZE", "LOCAL_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")):
+    if any(
+        os.environ.get(v)
+        for v in ("WORLD_SIZE", "LOCAL_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+    ):
         return None
     try:
         with open(f"/proc/{os.getppid()}/cmdline", "rb") as f:
@@ -71,8 +74,14 @@ def relaunch_with_torchrun(processes: int) -> None:
     """Replace this process by `torchrun --standalone --nproc_per_node N` of the same script and
     arguments; the launcher that started it waits for the new one as it would have for this one."""
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
-        sys.argv[0], *sys.argv[1:],
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        str(processes),
+        sys.argv[0],
+        *sys.argv[1:],
     ]
     sys.stdout.flush()
     sys.stderr.flush()

@@ -67,13 +67,16 @@ def has_checkpoints(output_dir: str) -> bool:
     return os.path.isdir(root) and any(name.startswith("step_") for name in os.listdir(root))
 
 
-def check_output_dir(output_dir: str, overwrite: bool, model_type: str, resuming: bool = False,
-                     resume_path: Optional[str] = None) -> None:
+def check_output_dir(
+    output_dir: str, overwrite: bool, model_type: str, resuming: bool = False, resume_path: Optional[str] = None
+) -> None:
     """Refuse, before any training, an `output_dir` this run must not write to: a file, a folder
     holding a model of another family (or, without `--overwrite_output_dir`, any model), or a folder
     holding an earlier run's checkpoints that this run would mix its own with."""
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise OutputDirError(f"--output_dir {output_dir} is a file, not a folder: choose a folder to write the model to")
+        raise OutputDirError(
+            f"--output_dir {output_dir} is a file, not a folder: choose a folder to write the model to"
+        )
     existing = _existing_model_type(output_dir)
     if existing is not None and not overwrite and not (resuming and existing == model_type):
         raise OutputDirError(
@@ -227,9 +230,7 @@ def write_folder_atomically(output_dir: str, write: Callable[[str], None]) -> li
     os.mkdir(staging)
     try:
         write(staging)
-        files = sorted(
-            path.relative_to(staging).as_posix() for path in Path(staging).rglob("*") if path.is_file()
-        )
+        files = sorted(path.relative_to(staging).as_posix() for path in Path(staging).rglob("*") if path.is_file())
         mode = 0o666 & ~_umask()
         for name in files:
             # Some writers (safetensors) create their files 0600: give every file the umask's mode,
@@ -240,7 +241,10 @@ def write_folder_atomically(output_dir: str, write: Callable[[str], None]) -> li
     except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
         converted = write_error(
-            error, f"the model could not be written to {output_dir}", "nothing in the folder was changed", folder=output_dir
+            error,
+            f"the model could not be written to {output_dir}",
+            "nothing in the folder was changed",
+            folder=output_dir,
         )
         if converted is not None:
             raise converted from error
@@ -311,7 +315,9 @@ def _fsync_dir(path: str) -> None:
             os.close(fd)
 
 
-def write_error(error: BaseException, what: str, consequence: str, folder: Optional[str] = None) -> Optional[OutputWriteError]:
+def write_error(
+    error: BaseException, what: str, consequence: str, folder: Optional[str] = None
+) -> Optional[OutputWriteError]:
     """A failed write (a full disk, a read-only folder, a quota) as one OutputWriteError saying `what`
     failed, why, and `consequence`; None for an error that is not about writing.
 

@@ -44,7 +44,8 @@ class StopRequest:
         print(
             f"\n{signal.Signals(signum).name} received: stopping after this step and writing a checkpoint"
             + (" (Ctrl-C again to stop without one)" if signum == signal.SIGINT else ""),
-            file=sys.stderr, flush=True,
+            file=sys.stderr,
+            flush=True,
         )
 
     @contextlib.contextmanager
@@ -88,7 +89,8 @@ def _parent_is_launcher() -> bool:
     except OSError:
         return False
     return any(
-        os.path.basename(p) in ("accelerate", "torchrun") or p in ("accelerate.commands.launch", "torch.distributed.run")
+        os.path.basename(p) in ("accelerate", "torchrun")
+        or p in ("accelerate.commands.launch", "torch.distributed.run")
         or p.endswith(("accelerate/commands/launch.py", "accelerate.commands.accelerate_cli"))
         for p in parts[:3]
     )

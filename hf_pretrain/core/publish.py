@@ -48,12 +48,12 @@ def check_hub_access(args: HubArguments, output_dir: str) -> Optional[str]:
     from huggingface_hub import HfApi, constants, get_token
 
     if constants.HF_HUB_OFFLINE:
-        raise HubAccessError("--push_to_hub: HF_HUB_OFFLINE is set, so nothing can be uploaded; unset it or drop --push_to_hub")
+        raise HubAccessError(
+            "--push_to_hub: HF_HUB_OFFLINE is set, so nothing can be uploaded; unset it or drop --push_to_hub"
+        )
     token = args.hub_token or get_token()
     if not token:
-        raise HubAccessError(
-            "--push_to_hub needs a Hub token: pass --hub_token, set HF_TOKEN or run `hf auth login`"
-        )
+        raise HubAccessError("--push_to_hub needs a Hub token: pass --hub_token, set HF_TOKEN or run `hf auth login`")
     try:
         user = HfApi(token=token).whoami()["name"]
     except Exception as error:  # no network, a proxy, a revoked token: all end the same way
@@ -64,8 +64,9 @@ def check_hub_access(args: HubArguments, output_dir: str) -> Optional[str]:
     return repo_id if "/" in repo_id else f"{user}/{repo_id}"
 
 
-def publish(output_dir: str, write: Callable[[str], None], repo_id: Optional[str], args: HubArguments,
-            what: str, results: dict) -> None:
+def publish(
+    output_dir: str, write: Callable[[str], None], repo_id: Optional[str], args: HubArguments, what: str, results: dict
+) -> None:
     """The end of every recipe: write the folder atomically, then, when `repo_id` is set (by
     `check_hub_access`), push it and record the commit's URL in `results["hub_commit_url"]`."""
     written = write_folder_atomically(output_dir, write)
@@ -75,8 +76,9 @@ def publish(output_dir: str, write: Callable[[str], None], repo_id: Optional[str
         )
 
 
-def push_folder(folder: str, repo_id: str, args: HubArguments, commit_message: str,
-                files: Optional[list[str]] = None) -> str:
+def push_folder(
+    folder: str, repo_id: str, args: HubArguments, commit_message: str, files: Optional[list[str]] = None
+) -> str:
     """Create the repository if needed and upload `files` of `folder` (the run's own; default: every
     file but the run's bookkeeping) as one commit, plus its checkpoints with `hub_push_checkpoints`;
     returns the commit's URL. The user's own files in the folder stay off the Hub."""
@@ -84,7 +86,9 @@ def push_folder(folder: str, repo_id: str, args: HubArguments, commit_message: s
 
     root = Path(folder)
     if files is None:
-        paths = [p for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] not in ("checkpoints", "runs")]
+        paths = [
+            p for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] not in ("checkpoints", "runs")
+        ]
     else:
         paths = [root / name for name in files]
     if args.hub_push_checkpoints and (root / "checkpoints").is_dir():
@@ -92,7 +96,9 @@ def push_folder(folder: str, repo_id: str, args: HubArguments, commit_message: s
     files = sorted(p for p in paths if p.relative_to(root).parts[0] not in NOT_PUBLISHED)
     api = HfApi(token=args.hub_token or get_token())
     api.create_repo(repo_id, private=args.hub_private_repo, exist_ok=True)
-    operations = [CommitOperationAdd(path_in_repo=path.relative_to(root).as_posix(), path_or_fileobj=str(path)) for path in files]
+    operations = [
+        CommitOperationAdd(path_in_repo=path.relative_to(root).as_posix(), path_or_fileobj=str(path)) for path in files
+    ]
     commit = api.create_commit(repo_id, operations=operations, commit_message=commit_message)
     return str(getattr(commit, "commit_url", commit))
 
@@ -113,7 +119,9 @@ def check_safetensors(path) -> None:
     with open(path, "rb") as f:
         head = f.read(8)
         if len(head) < 8:
-            raise CorruptFileError(f"{path} is truncated or not a safetensors file: {size} bytes, too short for a header")
+            raise CorruptFileError(
+                f"{path} is truncated or not a safetensors file: {size} bytes, too short for a header"
+            )
         length = int.from_bytes(head, "little")
         if 8 + length > size:
             raise CorruptFileError(
@@ -135,7 +143,9 @@ def card_examples(vectors) -> dict:
     """Words for the query code of a word-vector card, taken from its vocabulary so the code runs:
     `probe_word` for `most_similar` and `analogy_example`, an `analogy(...)` line (or a comment when
     the book's man : king :: woman words are missing)."""
-    probe = next((w for w in ("king", "chip", "france", "good") if w in vectors), vectors.index_to_key[min(1, len(vectors) - 1)])
+    probe = next(
+        (w for w in ("king", "chip", "france", "good") if w in vectors), vectors.index_to_key[min(1, len(vectors) - 1)]
+    )
     if all(w in vectors for w in ("man", "king", "woman")):
         analogy = 'vectors.analogy("man", "king", "woman")          # man : king :: woman : ?'
     else:
@@ -153,8 +163,14 @@ MIN_MODEL_INDEX_COVERAGE = 50.0
 # validation metrics) are published whenever their value is a finite number.
 WORD_VECTOR_RESULTS = (
     ("wordsim353_spearman", "WordSim-353", "wordsim353", "spearmanr", "Spearman correlation", "wordsim353_oov_ratio"),
-    ("google_analogy_accuracy", "Google analogy", "google_analogy", "accuracy", "Accuracy (3CosAdd)",
-     "google_analogy_oov_ratio"),
+    (
+        "google_analogy_accuracy",
+        "Google analogy",
+        "google_analogy",
+        "accuracy",
+        "Accuracy (3CosAdd)",
+        "google_analogy_oov_ratio",
+    ),
 )
 
 

@@ -20,12 +20,27 @@ STATE_FILE = "trainer_state.json"
 # Arguments that change where a run writes, what it reports or how fast it goes, never its weights;
 # every other argument must be the same to resume. `dataset` is left out because the corpus
 # fingerprint compares the text itself (a moved or renamed corpus still resumes).
-NOT_SHAPING = frozenset({
-    "output_dir", "overwrite_output_dir", "resume_from_checkpoint", "ignore_checkpoint_mismatch",
-    "logging_steps", "checkpointing_steps", "report_to", "num_threads", "dataset",
-    "push_to_hub", "hub_model_id", "hub_private_repo", "hub_token", "hub_push_checkpoints",
-    "similarity_file", "analogy_file", "eval_batches",
-})
+NOT_SHAPING = frozenset(
+    {
+        "output_dir",
+        "overwrite_output_dir",
+        "resume_from_checkpoint",
+        "ignore_checkpoint_mismatch",
+        "logging_steps",
+        "checkpointing_steps",
+        "report_to",
+        "num_threads",
+        "dataset",
+        "push_to_hub",
+        "hub_model_id",
+        "hub_private_repo",
+        "hub_token",
+        "hub_push_checkpoints",
+        "similarity_file",
+        "analogy_file",
+        "eval_batches",
+    }
+)
 # The step size and the length of the run may change on a resume (a lower learning rate after a NaN, a
 # longer run): the model stays the same model, and a warning says the run now differs from one that
 # was never stopped.
@@ -53,7 +68,9 @@ def corpus_fingerprint(dataset: str) -> dict:
     path = Path(dataset)
     if not path.exists():
         return {"name": dataset}
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = (
+        [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    )
     fingerprint = {}
     for file in files:
         size = file.stat().st_size
@@ -87,7 +104,9 @@ def differences(saved: Optional[dict], current: dict) -> list[str]:
         if saved_args.get(name) != args.get(name):
             found.append(f"--{name} is {args.get(name)!r} here but {saved_args.get(name)!r} in the checkpoint's run")
     if saved.get("corpus") != current["corpus"]:
-        found.append(f"the corpus differs from the one the checkpoint's run trained on ({_corpus_change(saved.get('corpus'), current['corpus'])})")
+        found.append(
+            f"the corpus differs from the one the checkpoint's run trained on ({_corpus_change(saved.get('corpus'), current['corpus'])})"
+        )
     if saved.get("vocabulary") != current["vocabulary"] and not found:
         found.append("the vocabulary built from the corpus differs from the checkpoint's (the corpus was edited)")
     return found
@@ -96,7 +115,9 @@ def differences(saved: Optional[dict], current: dict) -> list[str]:
 def _corpus_change(saved: Optional[dict], current: dict) -> str:
     saved_files, files = (saved or {}).get("files"), current.get("files")
     if saved_files is None or files is None:
-        return f"{(saved or {}).get('name', saved_files and 'local files')} then, {current.get('name', 'local files')} now"
+        return (
+            f"{(saved or {}).get('name', saved_files and 'local files')} then, {current.get('name', 'local files')} now"
+        )
     changed = sorted(n for n in set(saved_files) | set(files) if saved_files.get(n) != files.get(n))
     return "changed: " + ", ".join(changed[:5])
 
@@ -110,7 +131,8 @@ def check_same_run(path: str, saved: dict, current: Optional[dict], ignore: bool
     if changed:
         logger.warning(
             "resuming from %s with %s changed: the run continues, but differs from one that was never stopped",
-            path, ", ".join(f"--{n} {saved_args[n]!r} -> {current['arguments'].get(n)!r}" for n in changed),
+            path,
+            ", ".join(f"--{n} {saved_args[n]!r} -> {current['arguments'].get(n)!r}" for n in changed),
         )
     found = differences(saved.get("identity"), current)
     if not found:
@@ -147,7 +169,9 @@ def latest_checkpoint(output_dir: str) -> Optional[str]:
     root = os.path.join(output_dir, "checkpoints")
     if not os.path.isdir(root):
         return None
-    steps = sorted((d for d in os.listdir(root) if d.startswith("step_") and d[5:].isdigit()), key=lambda d: -int(d[5:]))
+    steps = sorted(
+        (d for d in os.listdir(root) if d.startswith("step_") and d[5:].isdigit()), key=lambda d: -int(d[5:])
+    )
     for name in steps:
         path = os.path.join(root, name)
         problem = checkpoint_problem(path)

@@ -69,7 +69,9 @@ def corpus_chunks(corpus: Corpus) -> Iterable[EncodedCorpus]:
     return corpus.chunks() if isinstance(corpus, StreamingCorpus) else (corpus,)
 
 
-def training_text(dataset: str, text_column: str | None = None, streaming: bool = False) -> Union[list[str], LineStream]:
+def training_text(
+    dataset: str, text_column: str | None = None, streaming: bool = False
+) -> Union[list[str], LineStream]:
     """The train split's lines: a list, or with `streaming` a `LineStream` that reads them lazily.
 
     A corpus without a train split is a CorpusError naming the splits it has."""

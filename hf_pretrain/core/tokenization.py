@@ -57,11 +57,15 @@ def train_bpe_tokenizer(
     """
     roles = _check_special_tokens(special_tokens)
     if not isinstance(vocab_size, int) or vocab_size <= len(special_tokens):
-        raise ValueError(f"vocab_size must be an integer > {len(special_tokens)} (the special tokens), got {vocab_size!r}")
+        raise ValueError(
+            f"vocab_size must be an integer > {len(special_tokens)} (the special tokens), got {vocab_size!r}"
+        )
     if not isinstance(min_frequency, int) or min_frequency < 1:
         raise ValueError(f"min_frequency must be an integer >= 1, got {min_frequency!r}")
     tokenizer = Tokenizer(models.BPE(unk_token=roles["unk_token"], continuing_subword_prefix=SUBWORD_PREFIX))
-    _set_text_processing(tokenizer, lowercase, pre_tokenizers.Whitespace() if split_punctuation else pre_tokenizers.WhitespaceSplit())
+    _set_text_processing(
+        tokenizer, lowercase, pre_tokenizers.Whitespace() if split_punctuation else pre_tokenizers.WhitespaceSplit()
+    )
     tokenizer.decoder = decoders.WordPiece(prefix=SUBWORD_PREFIX)
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -96,7 +100,9 @@ def build_word_level_tokenizer(
     # reads words through the same normalizer and pre-tokenizer as the tokenizer below.
     counter = count_words(texts, lowercase=lowercase)
     reserved = set(special_tokens)
-    words = sorted((w for w, c in counter.items() if c >= min_frequency and w not in reserved), key=lambda w: (-counter[w], w))
+    words = sorted(
+        (w for w, c in counter.items() if c >= min_frequency and w not in reserved), key=lambda w: (-counter[w], w)
+    )
     vocab = {token: index for index, token in enumerate([*special_tokens, *words])}
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token=roles["unk_token"]))
     normalizer, pre_tokenizer = word_pipeline(lowercase)
@@ -119,7 +125,9 @@ def bpe_merges(tokenizer: Tokenizer | PreTrainedTokenizerFast) -> list[tuple[str
 def _check_special_tokens(special_tokens: Sequence[str]) -> dict[str, str]:
     if isinstance(special_tokens, str) or len(special_tokens) != len(_ROLES):
         raise ValueError(f"special_tokens must list {len(_ROLES)} tokens ({', '.join(_ROLES)}), got {special_tokens!r}")
-    if len(set(special_tokens)) != len(special_tokens) or not all(isinstance(t, str) and t.strip() for t in special_tokens):
+    if len(set(special_tokens)) != len(special_tokens) or not all(
+        isinstance(t, str) and t.strip() for t in special_tokens
+    ):
         raise ValueError(f"special_tokens must be distinct non-empty strings, got {special_tokens!r}")
     return dict(zip(_ROLES, special_tokens))
 

@@ -178,12 +178,21 @@ def plot_training(results: dict, path, *, title: str | None = None, dpi: int = 1
     if epoch_losses and len(epoch_steps) == len(epoch_losses):
         axes.plot(epoch_steps, epoch_losses, "o-", color="tab:orange", label="epoch mean")
     scores = [
-        f"{key} = {value:.4g}" for key, value in results.items()
+        f"{key} = {value:.4g}"
+        for key, value in results.items()
         if isinstance(value, float) and key.startswith(("eval_", "wordsim353_spearman", "google_analogy_accuracy"))
     ]
     if scores:
-        axes.text(0.98, 0.98, "\n".join(scores), transform=axes.transAxes, ha="right", va="top", fontsize=8,
-                  bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8})
+        axes.text(
+            0.98,
+            0.98,
+            "\n".join(scores),
+            transform=axes.transAxes,
+            ha="right",
+            va="top",
+            fontsize=8,
+            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8},
+        )
     axes.set_xlabel("step")
     axes.set_ylabel("training loss")
     axes.set_title(title or "training loss")

@@ -66,7 +66,9 @@ def _words(lines: list[str], normalizer, pre_tokenizer) -> list[str]:
     where it gives the same result faster."""
     if normalizer is not None:
         lines = [
-            line.lower() if line.isascii() or _LOWER_MAY_DISAGREE.search(line) is None else normalizer.normalize_str(line)
+            line.lower()
+            if line.isascii() or _LOWER_MAY_DISAGREE.search(line) is None
+            else normalizer.normalize_str(line)
             for line in lines
         ]
     # A newline separates words for both splitters, so the lines can be split as one text.
@@ -115,9 +117,7 @@ class Vocabulary:
         self.unk_policy = unk_policy
         self.unk_id = tokenizer.token_to_id(unk_token)
         if len(self.counts) != tokenizer.get_vocab_size():
-            raise VocabularyError(
-                f"{len(self.counts)} counts for a tokenizer of {tokenizer.get_vocab_size()} words"
-            )
+            raise VocabularyError(f"{len(self.counts)} counts for a tokenizer of {tokenizer.get_vocab_size()} words")
         vocab = tokenizer.get_vocab()
         self.index_to_word = [None] * len(vocab)
         for word, index in vocab.items():
@@ -147,7 +147,9 @@ class Vocabulary:
         # The unknown token is reserved at id 0; a literal "<unk>" in the text (WikiText-2, PTB) joins it.
         unk_count = counter.pop(unk_token, 0)
         if not counter:
-            raise VocabularyError(f"{where}no word to learn: every word of the corpus is the unknown token {unk_token!r}")
+            raise VocabularyError(
+                f"{where}no word to learn: every word of the corpus is the unknown token {unk_token!r}"
+            )
         kept = [(w, c) for w, c in counter.most_common() if c >= min_count]
         if max_vocab_size is not None:
             kept = kept[: max_vocab_size - 1]

@@ -6,10 +6,9 @@ n-gram rows (or BPE piece rows), the layout of the fastText reference's `input_`
 of every vocabulary word (its own row, then its subword rows) is kept as two buffers, `subword_ids` and
 `subword_offsets`, so a saved model composes its vectors without any tokenizer.
 
-`sgd_step` is word2vec's fast step with one change: the vectors of the block of positions come from
-composing each distinct word of the block once (`F.embedding_bag` over its rows), and each word's
-gradient, summed over its positions, is scattered back to all of its rows with one `index_add_`.
-Everything between (windows as `unfold` views, scores and gradients as `bmm`) is the same.
+It is trained with `forward` + autograd + any optimizer, or with `hf_pretrain.fasttext.sgd.sgd_step`,
+word2vec's closed-form SGD on composed vectors, which lives in the package: a model is its
+configuration, weights and `forward`.
 
 This file imports only torch and transformers so that it can travel with a saved model.
 """
@@ -62,7 +61,10 @@ class FastTextModel(FastTextPreTrainedModel):
         self.input_embeddings = nn.Embedding(config.vocab_size + config.num_subword_rows, config.embedding_dim)
         self.output_embeddings = nn.Embedding(config.num_output_vectors, config.embedding_dim)
         if config.num_subword_ids:  # filled in by the saved weights
-            ids, offsets = torch.zeros(config.num_subword_ids, dtype=torch.long), torch.zeros(config.vocab_size + 1, dtype=torch.long)
+            ids, offsets = (
+                torch.zeros(config.num_subword_ids, dtype=torch.long),
+                torch.zeros(config.vocab_size + 1, dtype=torch.long),
+            )
         else:  # until subwords are attached, each word is its own row only
             ids, offsets = torch.arange(config.vocab_size), torch.arange(config.vocab_size + 1)
         self.register_buffer("subword_ids", ids)
@@ -140,129 +142,11 @@ class FastTextModel(FastTextPreTrainedModel):
         loss = None
         if labels is not None:
             weight = torch.ones_like(logits) if target_mask is None else target_mask.to(logits.dtype)
-            losses = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), weight=weight, reduction="none")
+            losses = F.binary_cross_entropy_with_logits(
+                logits, labels.to(logits.dtype), weight=weight, reduction="none"
+            )
             loss = (losses.sum(1) / weight.sum(1).clamp(min=1)).mean()
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if not return_dict:
             return (logits,) if loss is None else (loss, logits)
         return FastTextOutput(loss=loss, logits=logits)
-
-    @torch.no_grad()
-    def sgd_step(
-        self,
-        tokens: torch.Tensor,
-        window_mask: torch.Tensor,
-        targets: torch.Tensor,
-        labels: torch.Tensor,
-        target_mask: torch.Tensor,
-        learning_rate: float,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One SGD update with closed-form gradients on the batch layout of word2vec's `sgd_step`:
-        `tokens` [m + 2W] around m consecutive centres, `window_mask` [m, 2W + 1], `targets`,
-        `labels`, `target_mask` [m, T]. Skip-gram scores each composed context position against its
-        centre's targets (the pairs fastText's `skipgram` scores, with the roles of the two words of
-        a pair swapped, which leaves the set of pairs the same); CBOW scores the bag of all rows of
-        the context. Returns (summed binary cross-entropy, number of scored pairs) before the update.
-        """
-        loss, count, (rows, grad_rows), (ids, grad_outputs) = self.sgd_updates(
-            tokens, window_mask, targets, labels, target_mask, learning_rate
-        )
-        self.input_embeddings.weight.index_add_(0, rows, grad_rows)
-        self.output_embeddings.weight.index_add_(0, ids, grad_outputs)
-        return loss, count
-
-    @torch.no_grad()
-    def sgd_updates(self, tokens, window_mask, targets, labels, target_mask, learning_rate, max_row_updates=None):
-        """`sgd_step` without the writes: (loss, count, (input rows, their updates), (output rows,
-        their updates)). Slices of a batch can compute these in parallel threads against the same
-        tables, then be applied (`index_add_`) once all are computed; `max_row_updates` then
-        overrides the config's cap for each slice."""
-        syn0 = self.input_embeddings.weight
-        syn1 = self.output_embeddings.weight
-        m, span = window_mask.shape
-        dtype = syn0.dtype
-        # Each distinct word of the block is composed once and its rows are updated once, with the
-        # gradients of all its positions summed first: a batch repeats many words, each with ~10-20 rows.
-        words, position_word = torch.unique(tokens, return_inverse=True)
-        word_sums, word_lengths, rows = self._sums(words)  # [U, D]
-        outputs = F.embedding(targets, syn1)  # [m, T, D]
-        windows = window_mask.to(dtype)
-        if self.config.architecture == "skipgram":
-            composed = word_sums
-            if self.config.composition == "mean":
-                composed = word_sums / word_lengths.clamp(min=1)[:, None].to(dtype)
-            block = F.embedding(position_word, composed)  # [m + 2W, D]
-            contexts = block.unfold(0, span, 1).transpose(1, 2)  # [m, span, D], a view of `block`
-            logits = torch.bmm(contexts, outputs.transpose(1, 2))  # [m, span, T]
-            weight = windows[:, :, None] * target_mask[:, None, :].to(dtype)
-            labels = labels[:, None, :].expand_as(logits)
-            loss = F.binary_cross_entropy_with_logits(logits, labels, weight=weight, reduction="sum")
-            grad = (labels - torch.sigmoid(logits)) * (weight * learning_rate)
-            grad_outputs = torch.bmm(grad.transpose(1, 2), contexts)  # [m, T, D]
-            grad_block = _fold_windows(grad, outputs)  # [m + 2W, D]
-        else:
-            sums = F.embedding(position_word, word_sums)
-            lengths = word_lengths[position_word].to(dtype)
-            hidden = torch.zeros(m, sums.shape[1], dtype=dtype, device=syn0.device)
-            size = torch.zeros(m, dtype=dtype, device=syn0.device)
-            counts = windows.sum(1)
-            for o in range(span):
-                hidden.addcmul_(windows[:, o, None], sums[o : o + m])
-                size.addcmul_(windows[:, o], lengths[o : o + m])
-            if self.config.composition == "mean":
-                hidden /= size.clamp(min=1)[:, None]
-            logits = torch.bmm(outputs, hidden[:, :, None]).squeeze(2)  # [m, T]
-            # A centre without any context word (a one-word sentence) has nothing to learn from.
-            weight = target_mask.to(dtype) * (counts > 0).to(dtype)[:, None]
-            loss = F.binary_cross_entropy_with_logits(logits, labels, weight=weight, reduction="sum")
-            grad = (labels - torch.sigmoid(logits)) * (weight * learning_rate)
-            grad_hidden = torch.bmm(grad[:, None, :], outputs).squeeze(1)  # [m, D]
-            grad_outputs = grad[:, :, None] * hidden[:, None, :]
-            if self.config.composition == "sum":
-                grad_hidden /= size.clamp(min=1)[:, None]
-            grad_block = torch.zeros_like(sums)
-            for o in range(span):
-                grad_block[o : o + m].addcmul_(windows[:, o, None], grad_hidden)
-        grad_words = torch.zeros_like(word_sums).index_add_(0, position_word, grad_block)
-        if self.config.architecture == "skipgram" and self.config.composition == "sum":
-            grad_words /= word_lengths.clamp(min=1)[:, None].to(dtype)
-        # As fastText's `Model::update`: the composed vector is the mean of its rows, yet every row
-        # receives the full gradient (unscaled, as word2vec.c does for CBOW's mean), so the mean takes
-        # a word2vec-sized step. For the sum, each row gets 1/rows of it, so that the sum takes that
-        # same step: the exact gradient would move a sum of ~15 rows 15 times too far and diverge.
-        grad_rows = grad_words.repeat_interleave(word_lengths, dim=0, output_size=len(rows))
-        limit = self.config.max_row_updates if max_row_updates is None else max_row_updates
-        if limit:
-            # A row's occurrences in the batch: the positions of every word that holds it.
-            positions = torch.bincount(position_word, minlength=len(words))
-            grad_rows *= _duplicate_scale(rows, limit, positions.repeat_interleave(word_lengths, output_size=len(rows)))[:, None]
-            ids = targets.reshape(-1)
-            occurrences = torch.bincount(ids, minlength=syn1.shape[0])[ids]
-            grad_outputs *= (limit / occurrences.to(dtype)).clamp_(max=1.0).view(m, -1, 1)
-        return loss, weight.sum(), (rows, grad_rows), (targets.reshape(-1), grad_outputs.reshape(-1, syn1.shape[1]))
-
-
-def _fold_windows(grad: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
-    """The gradient of each block position from the gradients of the windows that view it:
-    with `contexts = grad @ outputs` [m, span, D], position p gets the sum over o of
-    `contexts[p - o, o]`. The product is written into a zero-padded buffer in which those terms sit
-    at a fixed stride, so one reduction over a strided view replaces 2W + 1 shifted adds."""
-    m, span, _ = grad.shape
-    dim = outputs.shape[-1]
-    front, back = (span - 1) ** 2, (span - 2) * span + 1
-    buffer = torch.empty(front + m * span + back, dim, dtype=outputs.dtype, device=outputs.device)
-    buffer[:front].zero_()
-    buffer[front + m * span :].zero_()
-    torch.bmm(grad, outputs, out=buffer[front : front + m * span].view(m, span, dim))
-    return buffer.as_strided((m + span - 1, span, dim), (span * dim, (span - 1) * dim, 1)).sum(1)
-
-
-def _duplicate_scale(ids: torch.Tensor, limit: float, weights: torch.Tensor) -> torch.Tensor:
-    """Per-entry factor min(1, limit / occurrences of that row in the batch), word2vec's cap on a
-    row's summed step in one batch, where an entry stands for `weights` occurrences. Counted with
-    `unique` rather than `bincount`: the input table has millions of rows, a batch touches a few
-    thousand."""
-    _, inverse = torch.unique(ids, return_inverse=True)
-    occurrences = torch.zeros(int(inverse.max()) + 1 if len(ids) else 0, dtype=torch.float32, device=ids.device)
-    occurrences.index_add_(0, inverse, weights.to(torch.float32))
-    return (limit / occurrences[inverse]).clamp_(max=1.0)

@@ -77,7 +77,10 @@ def char_ngram_hashes(words: Sequence[str], minn: int, maxn: int) -> tuple[np.nd
         alive = start_index + n <= word_end
         if not alive.any():
             break
-        lo, hi = bounds[np.minimum(start_index + n - 1, len(bounds) - 1)], bounds[np.minimum(start_index + n, len(bounds) - 1)]
+        lo, hi = (
+            bounds[np.minimum(start_index + n - 1, len(bounds) - 1)],
+            bounds[np.minimum(start_index + n, len(bounds) - 1)],
+        )
         for j in range(4):  # a UTF-8 character is at most 4 bytes
             step = alive & (lo + j < hi)
             if not step.any():

@@ -6,10 +6,8 @@ subword rows.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
@@ -17,24 +15,26 @@ import numpy as np
 import torch
 from accelerate.utils import set_seed
 
-from ..core.streaming import build_vocabulary, encode_corpus, training_text
-from .subwords import bpe_subwords, char_ngram_subwords, train_bpe
-from ..word2vec.data import WindowBatches
-from .vectors import BPE_FILE, FastTextVectors
+from ..core.arguments import config_from_arguments
+from ..core.loop import TrainingArguments, linear_decay, train_loop
 from ..core.output_dir import claim_output_dir
-from ..core.resume import run_identity, vocabulary_of
 from ..core.publish import (
-    check_hub_access, publish, render_model_card, without_secrets,
+    check_hub_access,
+    publish,
+    render_model_card,
+    without_secrets,
 )
-from . import FastTextConfig, FastTextModel
-from ..core.loop import (
-    TrainingArguments, finish_training, linear_decay, make_accelerator, prepare_sparse_model, set_threads, train_loop,
-)
+from ..core.resume import run_identity, vocabulary_of
+from ..core.runtime import finish_training, make_accelerator, prepare_sparse_model, set_threads
+from ..core.streaming import build_vocabulary, encode_corpus, training_text
 from ..core.visualization import plot_training
 from ..vectors.evaluation import EvaluationArguments, check_evaluation_files, evaluate_vectors
+from ..word2vec.data import WindowBatches
 from ..word2vec.train import _corpus_note
-
-DEFAULT_OUTPUT_DIR = "outputs/fasttext"
+from . import FastTextConfig, FastTextModel
+from .sgd import ParallelSGD
+from .subwords import bpe_subwords, char_ngram_subwords, train_bpe
+from .vectors import BPE_FILE, FastTextVectors
 
 
 @dataclass
@@ -45,7 +45,9 @@ class FastTextArguments(EvaluationArguments):
         default=False,
         metadata={"help": "Read the corpus as a stream, a chunk at a time, instead of loading it into memory."},
     )
-    min_count: int = field(default=5, metadata={"help": "Drop words seen fewer times (they still get subword vectors)."})
+    min_count: int = field(
+        default=5, metadata={"help": "Drop words seen fewer times (they still get subword vectors)."}
+    )
     max_vocab_size: Optional[int] = field(default=None, metadata={"help": "Keep at most this many words."})
     unk_policy: str = field(default="drop", metadata={"help": "'drop' unknown words from training or 'keep' <unk>."})
     lowercase: bool = field(default=False, metadata={"help": "Lower-case the corpus."})
@@ -57,7 +59,9 @@ class FastTextArguments(EvaluationArguments):
     num_negatives: int = field(default=5, metadata={"help": "Noise words per positive (negative sampling)."})
     ns_exponent: float = field(default=0.75, metadata={"help": "Noise distribution exponent."})
     subsample: float = field(default=1e-4, metadata={"help": "Subsampling threshold t (fastText's -t; 0: off)."})
-    sample_rule: str = field(default="word2vec", metadata={"help": "word2vec/fastText ((sqrt(f/t)+1)t/f) or d2l (sqrt(t/f))."})
+    sample_rule: str = field(
+        default="word2vec", metadata={"help": "word2vec/fastText ((sqrt(f/t)+1)t/f) or d2l (sqrt(t/f))."}
+    )
     subwords: str = field(default="char_ngrams", metadata={"help": "char_ngrams (hashed, as fastText) or bpe."})
     minn: int = field(default=3, metadata={"help": "Shortest character n-gram."})
     maxn: int = field(default=6, metadata={"help": "Longest character n-gram (0: no n-grams)."})
@@ -68,68 +72,24 @@ class FastTextArguments(EvaluationArguments):
 
 
 def _config(args: FastTextArguments, vocab_size: int, bpe_vocab_size: Optional[int] = None) -> FastTextConfig:
-    return FastTextConfig(
-        vocab_size=vocab_size, embedding_dim=args.embedding_dim, architecture=args.architecture, loss=args.loss,
-        window=args.window, shrink_windows=args.shrink_windows, num_negatives=args.num_negatives,
-        ns_exponent=args.ns_exponent, sample=args.subsample, sample_rule=args.sample_rule,
-        max_row_updates=args.max_row_updates, subwords=args.subwords, minn=args.minn, maxn=args.maxn,
-        bucket=args.bucket, bpe_vocab_size=bpe_vocab_size or args.bpe_vocab_size, composition=args.composition,
+    return config_from_arguments(
+        FastTextConfig,
+        args,
+        renamed={"sample": "subsample"},
+        vocab_size=vocab_size,
+        bpe_vocab_size=bpe_vocab_size or args.bpe_vocab_size,
     )
 
 
-class ParallelSGD:
-    """`model.sgd_step` over a batch split into `workers` runs of consecutive centres, computed in
-    parallel threads (one torch thread each) against the same tables, then applied: the input table
-    and the output table each by one thread, slice after slice, so a run is reproducible. It equals
-    one step over the whole batch, except for the per-row cap: each slice gets its share of it, so a
-    row's summed step over the batch stays within the cap.
+@dataclass
+class FastTextTrainingArguments(TrainingArguments):
+    """The shared training arguments with fastText's defaults."""
 
-    Threads rather than torch's intra-op threads: a step is ~100 small ops, each parallel op ends in
-    a barrier, and on a machine where other jobs run, one descheduled thread stalls every op (a step
-    measured 20x slower with 2 intra-op threads than with 1); slices meet once per step.
-    """
-
-    def __init__(self, model: FastTextModel, workers: int):
-        self.model = model
-        self.workers = workers
-        self.pool = ThreadPoolExecutor(workers) if workers > 1 else None
-
-    def __call__(self, batch: dict, learning_rate: float):
-        if self.pool is None:
-            return self.model.sgd_step(**batch, learning_rate=learning_rate)
-        m, span = batch["window_mask"].shape
-        size = -(-m // self.workers)
-        slices = [
-            {
-                "tokens": batch["tokens"][s : min(m, s + size) + span - 1],
-                **{k: batch[k][s : s + size] for k in ("window_mask", "targets", "labels", "target_mask")},
-            }
-            for s in range(0, m, size)
-        ]
-        limit = self.model.config.max_row_updates / len(slices)
-        results = list(self.pool.map(lambda part: self.model.sgd_updates(**part, learning_rate=learning_rate, max_row_updates=limit), slices))
-        tables = (self.model.input_embeddings.weight, self.model.output_embeddings.weight)
-        done = [self.pool.submit(_apply, table, [r[2 + t] for r in results]) for t, table in enumerate(tables)]
-        for future in done:
-            future.result()
-        return sum(r[0] for r in results), sum(r[1] for r in results)
-
-
-@torch.no_grad()  # grad mode is per thread: the pool's threads do not inherit the caller's
-def _apply(table: torch.Tensor, updates) -> None:
-    for rows, values in updates:
-        table.index_add_(0, rows, values)
-
-
-def _default_output_dir(training: TrainingArguments) -> None:
-    # TrainingArguments is shared by every recipe; its default folder is word2vec's.
-    default = next(f.default for f in dataclasses.fields(TrainingArguments) if f.name == "output_dir")
-    if training.output_dir == default:
-        training.output_dir = DEFAULT_OUTPUT_DIR
+    output_dir: str = field(default="outputs/fasttext", metadata={"help": "Where the Hub-ready folder is written."})
+    learning_rate: Optional[float] = field(default=0.05, metadata={"help": "SGD learning rate (fastText's -lr)."})
 
 
 def train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dict:
-    _default_output_dir(training)
     with claim_output_dir(training, "fasttext"):
         return _train_fasttext(args, training)
 
@@ -147,8 +107,11 @@ def _train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dic
 
     texts = training_text(args.dataset, args.text_column, args.streaming)
     vocab = build_vocabulary(
-        texts, min_count=args.min_count, max_vocab_size=args.max_vocab_size,
-        unk_policy=args.unk_policy, lowercase=args.lowercase,
+        texts,
+        min_count=args.min_count,
+        max_vocab_size=args.max_vocab_size,
+        unk_policy=args.unk_policy,
+        lowercase=args.lowercase,
     )
     corpus = encode_corpus(vocab, texts)
     counts = vocab.training_counts
@@ -161,19 +124,28 @@ def _train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dic
         config = _config(args, len(vocab))
         subwords = (
             char_ngram_subwords(vocab.index_to_word, config.minn, config.maxn, config.bucket)
-            if config.maxn else (np.arange(len(vocab)), np.arange(len(vocab) + 1))
+            if config.maxn
+            else (np.arange(len(vocab)), np.arange(len(vocab) + 1))
         )
     model = FastTextModel(config)
     model.set_subwords(*subwords)
     device = accelerator.device
 
-    if training.learning_rate is None:
-        training.learning_rate = 0.05  # fastText's -lr for word vectors
+    if training.learning_rate is None:  # a caller that passed the shared TrainingArguments
+        training.learning_rate = FastTextTrainingArguments.learning_rate
     schedule = linear_decay(training.learning_rate, training.min_learning_rate)
     batches = WindowBatches(
-        corpus, counts, window=config.window, batch_size=training.batch_size, loss=config.loss,
-        num_negatives=config.num_negatives, ns_exponent=config.ns_exponent, sample=config.sample,
-        sample_rule=config.sample_rule, shrink_windows=config.shrink_windows, device=device,
+        corpus,
+        counts,
+        window=config.window,
+        batch_size=training.batch_size,
+        loss=config.loss,
+        num_negatives=config.num_negatives,
+        ns_exponent=config.ns_exponent,
+        sample=config.sample,
+        sample_rule=config.sample_rule,
+        shrink_windows=config.shrink_windows,
+        device=device,
     )
     model = prepare_sparse_model(accelerator, model)
     core = accelerator.unwrap_model(model)
@@ -193,8 +165,13 @@ def _train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dic
         accelerator.init_trackers("fasttext", config=without_secrets({**asdict(args), **asdict(training)}))
     try:
         results = train_loop(
-            accelerator, training, epoch_batches=epoch_batches, step=step,
-            words_per_epoch=corpus.raw_words, family="fasttext",
+            accelerator,
+            training,
+            models=[model],
+            epoch_batches=epoch_batches,
+            step=step,
+            words_per_epoch=corpus.raw_words,
+            family="fasttext",
             identity=run_identity(args, training, vocabulary=vocabulary_of(vocab), dataset=args.dataset),
         )
     finally:
@@ -207,7 +184,14 @@ def _train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dic
     vectors = FastTextVectors.from_model(core, vocab, bpe_tokenizer=bpe)
     # Unseen words composed from their subwords; the in-vocabulary figure beside it.
     results.update(evaluate_vectors(vectors, args))
-    publish(training.output_dir, lambda tmp: _write(tmp, core, vocab, bpe, vectors, args, training, results), repo_id, training, "fasttext", results)
+    publish(
+        training.output_dir,
+        lambda tmp: _write(tmp, core, vocab, bpe, vectors, args, training, results),
+        repo_id,
+        training,
+        "fasttext",
+        results,
+    )
     return results
 
 
@@ -221,21 +205,35 @@ def _write(folder, model, vocab, bpe, vectors, args, training, results):
         json.dump(results, f, indent=2)
     config = model.config
     hyperparameters = {
-        "architecture": config.architecture, "loss": config.loss, "embedding_dim": config.embedding_dim,
-        "window": config.window, "num_negatives": config.num_negatives, "subsample": config.sample,
-        "subwords": config.subwords, "minn": config.minn, "maxn": config.maxn, "bucket": config.bucket,
-        "composition": config.composition, "min_count": args.min_count, "epochs": training.epochs,
-        "batch_size": training.batch_size, "learning_rate": training.learning_rate, "seed": training.seed,
+        "architecture": config.architecture,
+        "loss": config.loss,
+        "embedding_dim": config.embedding_dim,
+        "window": config.window,
+        "num_negatives": config.num_negatives,
+        "subsample": config.sample,
+        "subwords": config.subwords,
+        "minn": config.minn,
+        "maxn": config.maxn,
+        "bucket": config.bucket,
+        "composition": config.composition,
+        "min_count": args.min_count,
+        "epochs": training.epochs,
+        "batch_size": training.batch_size,
+        "learning_rate": training.learning_rate,
+        "seed": training.seed,
         "vocab_size": len(vocab),
     }
     if config.subwords == "bpe":
         for key in ("minn", "maxn", "bucket"):
             hyperparameters.pop(key)
         hyperparameters["bpe_vocab_size"] = config.bpe_vocab_size
-    probe = next((w for w in ("king", "chip", "france", "good") if w in vectors), vectors.index_to_key[min(1, len(vectors) - 1)])
+    probe = next(
+        (w for w in ("king", "chip", "france", "good") if w in vectors), vectors.index_to_key[min(1, len(vectors) - 1)]
+    )
     subwords = (
         f"hashed character {config.minn}- to {config.maxn}-grams of `<word>` ({config.bucket:,} buckets)"
-        if config.subwords == "char_ngrams" else f"the {config.bpe_vocab_size:,} pieces of a BPE model trained on the corpus"
+        if config.subwords == "char_ngrams"
+        else f"the {config.bpe_vocab_size:,} pieces of a BPE model trained on the corpus"
     )
     card = render_model_card(
         "fasttext",
@@ -244,8 +242,11 @@ def _write(folder, model, vocab, bpe, vectors, args, training, results):
         hyperparameters=hyperparameters,
         results={k: v for k, v in results.items() if k != "epoch_losses"},
         extra={
-            "architecture": config.architecture, "subword_note": subwords, "composition": config.composition,
-            "probe_word": probe, "unseen_word": probe + probe[-1] + "s",
+            "architecture": config.architecture,
+            "subword_note": subwords,
+            "composition": config.composition,
+            "probe_word": probe,
+            "unseen_word": probe + probe[-1] + "s",
             "runtime": f"{results['train_runtime']:.1f} s ({results['train_words_per_second']:,.0f} words/s)",
             "corpus_note": _corpus_note(args.dataset, results["corpus_words"]),
         },

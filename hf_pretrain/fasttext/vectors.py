@@ -16,9 +16,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .subwords import bpe_subwords, char_ngram_subwords
-from . import FastTextConfig, FastTextModel
 from ..vectors.keyed import WordVectors
+from . import FastTextConfig, FastTextModel
+from .subwords import bpe_subwords, char_ngram_subwords
 
 BPE_FILE = "subword_tokenizer.json"
 FASTTEXT_MAGIC = 793712314
@@ -56,7 +56,9 @@ class FastTextVectors(WordVectors):
         if composition not in ("mean", "sum"):
             raise ValueError(f"composition must be 'mean' or 'sum', got {composition!r}")
         if subword_vectors is not None:
-            subword_vectors = subword_vectors.detach().cpu().numpy() if hasattr(subword_vectors, "detach") else subword_vectors
+            subword_vectors = (
+                subword_vectors.detach().cpu().numpy() if hasattr(subword_vectors, "detach") else subword_vectors
+            )
             subword_vectors = np.asarray(subword_vectors, dtype=np.float32)
             if subword_vectors.ndim != 2 or subword_vectors.shape[1] != self.vector_size:
                 raise ValueError(f"subword_vectors must be [rows, {self.vector_size}], got {subword_vectors.shape}")
@@ -141,7 +143,9 @@ def load_fasttext_model(path) -> tuple[FastTextModel, list[str], list[int]]:
         if version > FASTTEXT_VERSION:
             raise ValueError(f"{path}: fastText file version {version} is newer than the supported {FASTTEXT_VERSION}")
         # Args::load: 12 int32s then the sampling threshold t as a double.
-        dim, ws, _epoch, _min_count, neg, _word_ngrams, loss, model_name, bucket, minn, maxn, _lr_rate = reader.unpack("<12i")
+        dim, ws, _epoch, _min_count, neg, _word_ngrams, loss, model_name, bucket, minn, maxn, _lr_rate = reader.unpack(
+            "<12i"
+        )
         (t,) = reader.unpack("<d")
         if model_name not in _ARCHITECTURES:
             raise ValueError(f"{path}: only unsupervised (skipgram / cbow) models can be read, got model {model_name}")
@@ -166,13 +170,23 @@ def load_fasttext_model(path) -> tuple[FastTextModel, list[str], list[int]]:
         reader.unpack("<?")  # qout
         output_matrix = reader.matrix()
     config = FastTextConfig(
-        vocab_size=nwords, embedding_dim=dim, architecture=_ARCHITECTURES[model_name], loss=_LOSSES[loss],
-        window=ws, num_negatives=max(neg, 1), sample=t, minn=max(minn, 1), maxn=maxn, bucket=max(bucket, 1),
+        vocab_size=nwords,
+        embedding_dim=dim,
+        architecture=_ARCHITECTURES[model_name],
+        loss=_LOSSES[loss],
+        window=ws,
+        num_negatives=max(neg, 1),
+        sample=t,
+        minn=max(minn, 1),
+        maxn=maxn,
+        bucket=max(bucket, 1),
         composition="mean",
     )
     expected = nwords + config.num_subword_rows
     if input_matrix.shape != (expected, dim):
-        raise ValueError(f"{path}: input matrix is {input_matrix.shape}, expected ({expected}, {dim}) for this dictionary")
+        raise ValueError(
+            f"{path}: input matrix is {input_matrix.shape}, expected ({expected}, {dim}) for this dictionary"
+        )
     model = FastTextModel(config)
     with torch.no_grad():
         model.input_embeddings.weight.copy_(torch.from_numpy(input_matrix))

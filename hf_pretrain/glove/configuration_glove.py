@@ -41,7 +41,9 @@ class GloVeConfig(PretrainedConfig):
         if export not in EXPORTS:
             raise ValueError(f"export must be one of {EXPORTS}, got {export!r}")
         integers = (
-            ("vocab_size", vocab_size, 1), ("embedding_dim", embedding_dim, 1), ("window", window, 1),
+            ("vocab_size", vocab_size, 1),
+            ("embedding_dim", embedding_dim, 1),
+            ("window", window, 1),
             ("max_row_updates", max_row_updates, 0),
         )
         for name, value, low in integers:

@@ -47,7 +47,9 @@ def build_cooccurrence(
             raise ValueError(f"word ids must lie in [0, {vocab_size}), got {ids.min()}..{ids.max()}")
         offsets = np.asarray(piece.offsets)
         for start in range(0, ids.size, chunk_tokens):
-            left_right = left_right + _count_pairs(ids, offsets, start, chunk_tokens, vocab_size, window, distance_weighting)
+            left_right = left_right + _count_pairs(
+                ids, offsets, start, chunk_tokens, vocab_size, window, distance_weighting
+            )
     if seen == 0:
         raise ValueError("cannot count co-occurrences in an empty corpus: it holds no known words")
     matrix = left_right + left_right.T if symmetric else left_right
@@ -117,5 +119,10 @@ class CooccurrenceBatches:
             if end == start:
                 continue
             records = self.pairs.index_select(0, order[start:end])
-            yield {"rows": records[:, 0].long(), "cols": records[:, 1].long(), "counts": records[:, 2].float(), "words": end}
+            yield {
+                "rows": records[:, 0].long(),
+                "cols": records[:, 1].long(),
+                "counts": records[:, 2].float(),
+                "words": end,
+            }
             start = end

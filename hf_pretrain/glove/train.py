@@ -10,19 +10,26 @@ from typing import Optional
 
 from accelerate.utils import set_seed
 
-from ..core.streaming import build_vocabulary, encode_corpus, training_text
-from .cooccurrence import CooccurrenceBatches, build_cooccurrence
+from ..core.arguments import config_from_arguments
+from ..core.loop import TrainingArguments, train_loop
 from ..core.output_dir import claim_output_dir
-from ..core.resume import run_identity, vocabulary_of
 from ..core.publish import (
-    card_examples, check_hub_access, publish, render_model_card, without_secrets,
+    card_examples,
+    check_hub_access,
+    publish,
+    render_model_card,
+    without_secrets,
 )
-from . import GloVeConfig, GloVeModel
-from ..core.loop import TrainingArguments, finish_training, make_accelerator, prepare_sparse_model, set_threads, train_loop
+from ..core.resume import run_identity, vocabulary_of
+from ..core.runtime import finish_training, make_accelerator, prepare_sparse_model, set_threads
+from ..core.streaming import build_vocabulary, encode_corpus, training_text
 from ..core.visualization import plot_training
-from ..vectors.keyed import WordVectors
 from ..vectors.evaluation import EvaluationArguments, check_evaluation_files, evaluate_vectors
+from ..vectors.keyed import WordVectors
 from ..word2vec.train import _corpus_note
+from . import GloVeConfig, GloVeModel
+from .adagrad import adagrad_step
+from .cooccurrence import CooccurrenceBatches, build_cooccurrence
 
 
 @dataclass
@@ -57,16 +64,7 @@ class GloVeTrainingArguments(TrainingArguments):
 
 
 def _config(args: GloVeArguments, vocab_size: int) -> GloVeConfig:
-    return GloVeConfig(
-        vocab_size=vocab_size,
-        embedding_dim=args.embedding_dim,
-        x_max=args.x_max,
-        alpha=args.alpha,
-        export=args.export,
-        window=args.window,
-        symmetric=args.symmetric,
-        distance_weighting=args.distance_weighting,
-    )
+    return config_from_arguments(GloVeConfig, args, vocab_size=vocab_size)
 
 
 def train_glove(args: GloVeArguments, training: TrainingArguments) -> dict:
@@ -79,7 +77,9 @@ def _train_glove(args: GloVeArguments, training: TrainingArguments) -> dict:
     check_evaluation_files(args)
     # Validate everything cheap before the corpus is read.
     if training.optimizer != "adagrad":
-        raise ValueError(f"GloVe trains with AdaGrad, as glove.c: optimizer must be 'adagrad', got {training.optimizer!r}")
+        raise ValueError(
+            f"GloVe trains with AdaGrad, as glove.c: optimizer must be 'adagrad', got {training.optimizer!r}"
+        )
     _config(args, vocab_size=2)
     accelerator = make_accelerator(training)
     set_threads(accelerator, training.num_threads)
@@ -94,7 +94,10 @@ def _train_glove(args: GloVeArguments, training: TrainingArguments) -> dict:
     config = _config(args, vocab_size=len(vocab))
     start = time.perf_counter()
     matrix = build_cooccurrence(
-        corpus, len(vocab), window=config.window, symmetric=config.symmetric,
+        corpus,
+        len(vocab),
+        window=config.window,
+        symmetric=config.symmetric,
         distance_weighting=config.distance_weighting,
     )
     cooccurrence_seconds = time.perf_counter() - start
@@ -110,18 +113,27 @@ def _train_glove(args: GloVeArguments, training: TrainingArguments) -> dict:
 
     def step(batch, progress):
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        return core.adagrad_step(**batch, learning_rate=learning_rate)
+        return adagrad_step(core, **batch, learning_rate=learning_rate)
 
     if training.report_to:
         accelerator.init_trackers("glove", config=without_secrets({**asdict(args), **asdict(training)}))
     results = train_loop(
-        accelerator, training, epoch_batches=epoch_batches, step=step,
-        words_per_epoch=batches.num_pairs, family="glove", unit="pair",
+        accelerator,
+        training,
+        models=[model],
+        epoch_batches=epoch_batches,
+        step=step,
+        words_per_epoch=batches.num_pairs,
+        family="glove",
+        unit="pair",
         identity=run_identity(args, training, vocabulary=vocabulary_of(vocab), dataset=args.dataset),
     )
     results.update(
-        cooccurrence_seconds=cooccurrence_seconds, nonzeros=batches.num_pairs, vocab_size=len(vocab),
-        corpus_words=corpus.raw_words, seed=training.seed,
+        cooccurrence_seconds=cooccurrence_seconds,
+        nonzeros=batches.num_pairs,
+        vocab_size=len(vocab),
+        corpus_words=corpus.raw_words,
+        seed=training.seed,
     )
     finish_training(accelerator)
     if not accelerator.is_main_process:
@@ -129,7 +141,14 @@ def _train_glove(args: GloVeArguments, training: TrainingArguments) -> dict:
 
     vectors = WordVectors.from_model(core, vocab)
     results.update(evaluate_vectors(vectors, args))
-    publish(training.output_dir, lambda tmp: _write(tmp, core, vocab, vectors, args, training, results), repo_id, training, "glove", results)
+    publish(
+        training.output_dir,
+        lambda tmp: _write(tmp, core, vocab, vectors, args, training, results),
+        repo_id,
+        training,
+        "glove",
+        results,
+    )
     return results
 
 
@@ -141,11 +160,20 @@ def _write(folder, model, vocab, vectors, args, training, results):
         json.dump(results, f, indent=2)
     config = model.config
     hyperparameters = {
-        "embedding_dim": config.embedding_dim, "window": config.window, "symmetric": config.symmetric,
-        "distance_weighting": config.distance_weighting, "x_max": config.x_max, "alpha": config.alpha,
-        "export": config.export, "min_count": args.min_count, "epochs": training.epochs,
-        "batch_size": training.batch_size, "optimizer": "adagrad", "learning_rate": training.learning_rate or 0.05,
-        "seed": training.seed, "vocab_size": len(vocab),
+        "embedding_dim": config.embedding_dim,
+        "window": config.window,
+        "symmetric": config.symmetric,
+        "distance_weighting": config.distance_weighting,
+        "x_max": config.x_max,
+        "alpha": config.alpha,
+        "export": config.export,
+        "min_count": args.min_count,
+        "epochs": training.epochs,
+        "batch_size": training.batch_size,
+        "optimizer": "adagrad",
+        "learning_rate": training.learning_rate or 0.05,
+        "seed": training.seed,
+        "vocab_size": len(vocab),
     }
     card = render_model_card(
         "glove",

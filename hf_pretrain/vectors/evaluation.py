@@ -43,7 +43,9 @@ _UNSCORABLE_ANALOGIES = ("missing ': section' header", "no analogy questions fou
 class EvaluationArguments:
     similarity_file: Optional[str] = field(
         default=str(EVAL_DIR / "wordsim353_all.tsv"),
-        metadata={"help": "Word-pair file: 'word1 word2 score' lines, tab- or (if it has no tab) space-separated ('' to skip)."},
+        metadata={
+            "help": "Word-pair file: 'word1 word2 score' lines, tab- or (if it has no tab) space-separated ('' to skip)."
+        },
     )
     analogy_file: Optional[str] = field(
         default=str(EVAL_DIR / "questions-words.txt"), metadata={"help": "questions-words file ('' to skip)."}
@@ -89,7 +91,9 @@ def _scan_analogies(path) -> int:
             if line.startswith(": "):
                 seen_section = True
             elif not seen_section:
-                raise ValueError(f"line {line_no} comes before the first ': section' header; is this a questions-words file?")
+                raise ValueError(
+                    f"line {line_no} comes before the first ': section' header; is this a questions-words file?"
+                )
             elif len(line.split()) == 4:
                 questions += 1
     if not questions:
@@ -116,7 +120,10 @@ def check_evaluation_files(args: EvaluationArguments) -> None:
     Raises FileNotFoundError for a missing file, ValueError for one that is not a file, cannot be
     read or is in the wrong format; the message is one line and names the option and the file.
     """
-    checks = (("similarity_file", args.similarity_file, _scan_pairs), ("analogy_file", args.analogy_file, _scan_analogies))
+    checks = (
+        ("similarity_file", args.similarity_file, _scan_pairs),
+        ("analogy_file", args.analogy_file, _scan_analogies),
+    )
     for option, path, scan in checks:
         if not path:
             continue
@@ -129,9 +136,7 @@ def check_evaluation_files(args: EvaluationArguments) -> None:
         except (OSError, ValueError) as err:  # UnicodeDecodeError is a ValueError
             raise ValueError(f"--{option} {path}: {_read_error(err)}") from None
         if option == "similarity_file" and not found[1]:
-            raise ValueError(
-                f"--{option} {path}: no word pair lines ('word1 word2 score', tab- or space-separated)"
-            )
+            raise ValueError(f"--{option} {path}: no word pair lines ('word1 word2 score', tab- or space-separated)")
 
 
 # ---------------------------------------------------------------------------- scoring
@@ -209,7 +214,8 @@ def _analogy(vectors, path) -> dict:
         return _skip(results, ANALOGY, str(err))  # the message names the file
     if not analogies["total"]:
         return _skip(
-            results, ANALOGY,
+            results,
+            ANALOGY,
             f"no question of {path} has all four words in the vocabulary (0 of {analogies['questions']})",
         )
     results.update(

@@ -100,7 +100,9 @@ class WordVectors:
     def _check_counts(self, counts) -> list[int]:
         counts = counts.tolist() if hasattr(counts, "tolist") else list(counts)
         if len(counts) != len(self.index_to_key):
-            raise ValueError(f"got {len(self.index_to_key)} words but {len(counts)} counts; they must have the same length")
+            raise ValueError(
+                f"got {len(self.index_to_key)} words but {len(counts)} counts; they must have the same length"
+            )
         checked = []
         for word, count in zip(self.index_to_key, counts):
             if isinstance(count, bool) or not isinstance(count, (int, float)) or count != int(count) or count < 0:
@@ -206,8 +208,9 @@ class WordVectors:
             raise FileNotFoundError(f"no model folder at {path}")
         if (path / VECTORS_FILE).is_file() and (path / VOCAB_FILE).is_file() and not (path / "config.json").exists():
             return cls.load(path)
-        import hf_pretrain  # noqa: F401
         from transformers import AutoModel
+
+        import hf_pretrain  # noqa: F401
 
         if (path / "model.safetensors").is_file():
             check_safetensors(path / "model.safetensors")
@@ -419,7 +422,8 @@ class WordVectors:
                     if oov == "compose":
                         try:
                             ua, ub = (
-                                self.unit_vectors[ok_vocab[key]] if key in ok_vocab
+                                self.unit_vectors[ok_vocab[key]]
+                                if key in ok_vocab
                                 else _unit_rows(np.asarray(self.get_vector(word), dtype=np.float32))
                                 for key, word in ((a, raw[0]), (b, raw[1]))
                             )
@@ -586,7 +590,9 @@ class WordVectors:
             raise ValueError("binary word2vec files always have a header; write_header=False is for text only")
         for word in self.index_to_key:
             if not word or any(ch.isspace() for ch in word):
-                raise ValueError(f"word {word!r} is empty or contains whitespace, which the word2vec format cannot store")
+                raise ValueError(
+                    f"word {word!r} is empty or contains whitespace, which the word2vec format cannot store"
+                )
         vectors = self._vectors.astype("<f4", copy=False)
         with open(path, "wb") as fout:
             if write_header:
@@ -656,7 +662,9 @@ class WordVectors:
         path_dir = Path(path_dir)
         for name in (VECTORS_FILE, VOCAB_FILE):
             if not (path_dir / name).is_file():
-                raise FileNotFoundError(f"{path_dir / name} not found; is {path_dir} a folder written by WordVectors.save?")
+                raise FileNotFoundError(
+                    f"{path_dir / name} not found; is {path_dir} a folder written by WordVectors.save?"
+                )
         check_safetensors(path_dir / VECTORS_FILE)
         tensors = load_file(os.fspath(path_dir / VECTORS_FILE))
         if "vectors" not in tensors:
@@ -715,9 +723,7 @@ def _read_text(path, no_header: bool, encoding: str, limit: int | None):
     if limit is not None:
         wanted = min(wanted, limit)
     if len(body) < wanted:
-        raise ValueError(
-            f"{path}, line {end + 1}: header says {n_words} words but the file ends after {len(body)}"
-        )
+        raise ValueError(f"{path}, line {end + 1}: header says {n_words} words but the file ends after {len(body)}")
     if n_words is not None and limit is None and len(body) > n_words:
         raise ValueError(
             f"{path}, line {first + n_words + 1}: header says {n_words} words but the file has {len(body)}"

@@ -62,7 +62,11 @@ class Word2VecConfig(PretrainedConfig):
         for name, (value, allowed) in checks.items():
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-        for name, value, low in (("vocab_size", vocab_size, 2), ("embedding_dim", embedding_dim, 1), ("window", window, 1)):
+        for name, value, low in (
+            ("vocab_size", vocab_size, 2),
+            ("embedding_dim", embedding_dim, 1),
+            ("window", window, 1),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if loss == "negative_sampling" and (not isinstance(num_negatives, int) or num_negatives < 1):

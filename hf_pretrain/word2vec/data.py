@@ -122,7 +122,12 @@ class TargetBuilder:
     (`targets`, `labels`, `target_mask`) so one model step serves both losses."""
 
     def __init__(
-        self, counts: np.ndarray, loss: str, num_negatives: int = 5, ns_exponent: float = 0.75, negative_sharing: int = 1
+        self,
+        counts: np.ndarray,
+        loss: str,
+        num_negatives: int = 5,
+        ns_exponent: float = 0.75,
+        negative_sharing: int = 1,
     ):
         self.loss = loss
         if negative_sharing < 1:
@@ -146,7 +151,9 @@ class TargetBuilder:
         if self.loss == "negative_sampling":
             self.sampler.to(device)
         else:
-            self.points, self.labels, self.path_mask = (t.to(device) for t in (self.points, self.labels, self.path_mask))
+            self.points, self.labels, self.path_mask = (
+                t.to(device) for t in (self.points, self.labels, self.path_mask)
+            )
         return self
 
     def __call__(self, centers: torch.Tensor, generator: torch.Generator | None = None):
@@ -349,7 +356,9 @@ class D2LWord2VecData:
             "labels": is_context.float(),
         }
 
-    def batches(self, batch_size: int, generator: torch.Generator | None = None, shuffle: bool = True) -> Iterator[dict]:
+    def batches(
+        self, batch_size: int, generator: torch.Generator | None = None, shuffle: bool = True
+    ) -> Iterator[dict]:
         order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
         for s in range(0, len(order), batch_size):
             yield self.batch(order[s : s + batch_size])

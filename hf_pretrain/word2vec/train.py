@@ -10,21 +10,26 @@ from typing import Optional
 import torch
 from accelerate.utils import set_seed
 
-from ..core.streaming import build_vocabulary, encode_corpus, training_text
-from .data import D2LWord2VecData, WindowBatches
+from ..core.arguments import config_from_arguments
 from ..core.distributed import empty_loss, shard_rows
+from ..core.loop import TrainingArguments, linear_decay, train_loop
 from ..core.output_dir import claim_output_dir
-from ..core.resume import run_identity, vocabulary_of
 from ..core.publish import (
-    card_examples, check_hub_access, publish, render_model_card, without_secrets,
+    card_examples,
+    check_hub_access,
+    publish,
+    render_model_card,
+    without_secrets,
 )
-from . import Word2VecConfig, Word2VecModel
-from ..core.loop import (
-    TrainingArguments, finish_training, linear_decay, make_accelerator, prepare_sparse_model, set_threads, train_loop,
-)
+from ..core.resume import run_identity, vocabulary_of
+from ..core.runtime import finish_training, make_accelerator, prepare_sparse_model, set_threads
+from ..core.streaming import build_vocabulary, encode_corpus, training_text
 from ..core.visualization import plot_training
-from ..vectors.keyed import WordVectors
 from ..vectors.evaluation import EvaluationArguments, check_evaluation_files, evaluate_vectors
+from ..vectors.keyed import WordVectors
+from . import Word2VecConfig, Word2VecModel
+from .data import D2LWord2VecData, WindowBatches
+from .sgd import sgd_step
 
 
 @dataclass
@@ -52,27 +57,13 @@ class Word2VecArguments(EvaluationArguments):
     initializer: str = field(default="word2vec", metadata={"help": "word2vec (uniform/zero) or xavier_uniform (d2l)."})
     negative_sharing: int = field(default=1, metadata={"help": "CBOW NS: centres sharing one draw of noise words."})
     max_row_updates: int = field(
-        default=32, metadata={"help": "Scale a row's summed update in one batch down to this many updates' worth (0: off)."}
+        default=32,
+        metadata={"help": "Scale a row's summed update in one batch down to this many updates' worth (0: off)."},
     )
 
 
 def _config(args: Word2VecArguments, vocab_size: int) -> Word2VecConfig:
-    return Word2VecConfig(
-        vocab_size=vocab_size,
-        embedding_dim=args.embedding_dim,
-        architecture=args.architecture,
-        loss=args.loss,
-        cbow_combiner=args.cbow_combiner,
-        window=args.window,
-        shrink_windows=args.shrink_windows,
-        num_negatives=args.num_negatives,
-        ns_exponent=args.ns_exponent,
-        sample=args.subsample,
-        sample_rule=args.sample_rule,
-        initializer=args.initializer,
-        negative_sharing=args.negative_sharing,
-        max_row_updates=args.max_row_updates,
-    )
+    return config_from_arguments(Word2VecConfig, args, renamed={"sample": "subsample"}, vocab_size=vocab_size)
 
 
 def train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dict:
@@ -91,7 +82,9 @@ def _train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dic
     if training.optimizer == "adagrad":
         raise ValueError("optimizer 'adagrad' is GloVe's; word2vec trains with 'sgd' or 'adam'")
     if training.optimizer == "adam" and (probe.architecture, probe.loss) != ("skipgram", "negative_sampling"):
-        raise ValueError("optimizer 'adam' runs the book's pipeline, which covers skip-gram with negative sampling only")
+        raise ValueError(
+            "optimizer 'adam' runs the book's pipeline, which covers skip-gram with negative sampling only"
+        )
     if training.optimizer == "adam" and args.streaming:
         raise ValueError(
             "--streaming builds examples a chunk at a time, which the fast path does: use --optimizer sgd "
@@ -100,8 +93,11 @@ def _train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dic
 
     texts = training_text(args.dataset, args.text_column, args.streaming)
     vocab = build_vocabulary(
-        texts, min_count=args.min_count, max_vocab_size=args.max_vocab_size,
-        unk_policy=args.unk_policy, lowercase=args.lowercase,
+        texts,
+        min_count=args.min_count,
+        max_vocab_size=args.max_vocab_size,
+        unk_policy=args.unk_policy,
+        lowercase=args.lowercase,
     )
     corpus = encode_corpus(vocab, texts)
     counts = vocab.training_counts
@@ -112,14 +108,24 @@ def _train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dic
 
     if training.learning_rate is None:
         # word2vec.c's / gensim's defaults for SGD, the book's for Adam.
-        training.learning_rate = 0.002 if training.optimizer == "adam" else (0.05 if config.architecture == "cbow" else 0.025)
+        training.learning_rate = (
+            0.002 if training.optimizer == "adam" else (0.05 if config.architecture == "cbow" else 0.025)
+        )
     if training.optimizer == "sgd":
         schedule = linear_decay(training.learning_rate, training.min_learning_rate)
         batches = WindowBatches(
-            corpus, counts, window=config.window, batch_size=training.batch_size, loss=config.loss,
-            num_negatives=config.num_negatives, ns_exponent=config.ns_exponent, sample=config.sample,
-            sample_rule=config.sample_rule, shrink_windows=config.shrink_windows,
-            negative_sharing=config.negative_sharing, device=device,
+            corpus,
+            counts,
+            window=config.window,
+            batch_size=training.batch_size,
+            loss=config.loss,
+            num_negatives=config.num_negatives,
+            ns_exponent=config.ns_exponent,
+            sample=config.sample,
+            sample_rule=config.sample_rule,
+            shrink_windows=config.shrink_windows,
+            negative_sharing=config.negative_sharing,
+            device=device,
         )
         model = prepare_sparse_model(accelerator, model)
         core = accelerator.unwrap_model(model)
@@ -129,12 +135,17 @@ def _train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dic
 
         def step(batch, progress):
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            return core.sgd_step(**batch, learning_rate=schedule(progress))
+            return sgd_step(core, **batch, learning_rate=schedule(progress))
 
     else:
         data = D2LWord2VecData(
-            corpus, counts, window=config.window, num_negatives=config.num_negatives, sample=config.sample,
-            sample_rule=config.sample_rule, ns_exponent=config.ns_exponent,
+            corpus,
+            counts,
+            window=config.window,
+            num_negatives=config.num_negatives,
+            sample=config.sample,
+            sample_rule=config.sample_rule,
+            ns_exponent=config.ns_exponent,
             generator=torch.Generator().manual_seed(training.seed),
         )
         optimizer = torch.optim.Adam(model.parameters(), lr=training.learning_rate)
@@ -158,8 +169,10 @@ def _train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dic
                 optimizer.zero_grad(set_to_none=True)
                 return torch.zeros(()), torch.zeros(())
             out = model(
-                input_ids=batch["centers"], target_ids=batch["contexts_negatives"],
-                labels=batch["labels"], target_mask=batch["masks"],
+                input_ids=batch["centers"],
+                target_ids=batch["contexts_negatives"],
+                labels=batch["labels"],
+                target_mask=batch["masks"],
             )
             # The book averages the per-example losses over the batch: weight this slice's mean by its
             # share of the global batch, times the processes DDP's gradient mean divides by.
@@ -171,8 +184,13 @@ def _train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dic
     if training.report_to:
         accelerator.init_trackers("word2vec", config=without_secrets({**asdict(args), **asdict(training)}))
     results = train_loop(
-        accelerator, training, epoch_batches=epoch_batches, step=step,
-        words_per_epoch=corpus.raw_words, family="word2vec",
+        accelerator,
+        training,
+        models=[model],
+        epoch_batches=epoch_batches,
+        step=step,
+        words_per_epoch=corpus.raw_words,
+        family="word2vec",
         identity=run_identity(args, training, vocabulary=vocabulary_of(vocab), dataset=args.dataset),
         distribute="interleave" if training.optimizer == "sgd" else "split",
     )
@@ -183,7 +201,14 @@ def _train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dic
 
     vectors = WordVectors.from_model(core, vocab)
     results.update(evaluate_vectors(vectors, args))
-    publish(training.output_dir, lambda tmp: _write(tmp, core, vocab, vectors, args, training, results), repo_id, training, "word2vec", results)
+    publish(
+        training.output_dir,
+        lambda tmp: _write(tmp, core, vocab, vectors, args, training, results),
+        repo_id,
+        training,
+        "word2vec",
+        results,
+    )
     return results
 
 
@@ -195,11 +220,20 @@ def _write(folder, model, vocab, vectors, args, training, results):
         json.dump(results, f, indent=2)
     config = model.config
     hyperparameters = {
-        "architecture": config.architecture, "loss": config.loss, "embedding_dim": config.embedding_dim,
-        "window": config.window, "num_negatives": config.num_negatives, "subsample": config.sample,
-        "sample_rule": config.sample_rule, "min_count": args.min_count, "epochs": training.epochs,
-        "batch_size": training.batch_size, "optimizer": training.optimizer,
-        "learning_rate": training.learning_rate, "seed": training.seed, "vocab_size": len(vocab),
+        "architecture": config.architecture,
+        "loss": config.loss,
+        "embedding_dim": config.embedding_dim,
+        "window": config.window,
+        "num_negatives": config.num_negatives,
+        "subsample": config.sample,
+        "sample_rule": config.sample_rule,
+        "min_count": args.min_count,
+        "epochs": training.epochs,
+        "batch_size": training.batch_size,
+        "optimizer": training.optimizer,
+        "learning_rate": training.learning_rate,
+        "seed": training.seed,
+        "vocab_size": len(vocab),
     }
     card = render_model_card(
         "word2vec",
@@ -208,7 +242,9 @@ def _write(folder, model, vocab, vectors, args, training, results):
         hyperparameters=hyperparameters,
         results={k: v for k, v in results.items() if k != "epoch_losses"},
         extra={
-            "architecture": config.architecture, "loss": config.loss, **card_examples(vectors),
+            "architecture": config.architecture,
+            "loss": config.loss,
+            **card_examples(vectors),
             "runtime": f"{results['train_runtime']:.1f} s ({results['train_words_per_second']:,.0f} words/s)",
             "corpus_note": _corpus_note(args.dataset, results["corpus_words"]),
         },
@@ -220,8 +256,7 @@ def _write(folder, model, vocab, vectors, args, training, results):
 def _corpus_note(dataset: str, words: int) -> str:
     if dataset.startswith("wikitext-2"):
         return (
-            f"WikiText-2 (Merity et al. 2016), train split, {words:,} words; text from English Wikipedia, "
-            "CC BY-SA 3.0."
+            f"WikiText-2 (Merity et al. 2016), train split, {words:,} words; text from English Wikipedia, CC BY-SA 3.0."
         )
     if dataset == "ptb":
         return f"Penn Treebank (Mikolov's language-modelling version), train split, {words:,} words; research use."

@@ -29,15 +29,45 @@ from safetensors.numpy import load_file
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "tests" / "fixtures" / "tiny_corpus.txt"
-WORD = ["--dataset", str(FIXTURE), "--min_count", "2", "--embedding_dim", "16", "--similarity_file", "",
-        "--analogy_file", ""]
+WORD = [
+    "--dataset",
+    str(FIXTURE),
+    "--min_count",
+    "2",
+    "--embedding_dim",
+    "16",
+    "--similarity_file",
+    "",
+    "--analogy_file",
+    "",
+]
 RUNS = {
     "word2vec_ns": ("train_word2vec.py", [*WORD, "--batch_size", "64", "--epochs", "3"]),
-    "word2vec_hs": ("train_word2vec.py", [*WORD, "--batch_size", "64", "--epochs", "3", "--loss", "hierarchical_softmax"]),
+    "word2vec_hs": (
+        "train_word2vec.py",
+        [*WORD, "--batch_size", "64", "--epochs", "3", "--loss", "hierarchical_softmax"],
+    ),
     "glove": ("train_glove.py", [*WORD, "--batch_size", "1024", "--epochs", "4"]),
     "fasttext": ("train_fasttext.py", [*WORD, "--batch_size", "64", "--epochs", "3", "--bucket", "5000"]),
-    "bert": ("pretrain_bert.py", ["--dataset", str(FIXTURE), "--min_frequency", "2", "--max_len", "32",
-                                  "--batch_size", "8", "--max_steps", "0", "--epochs", "2", "--eval_batches", "0"]),
+    "bert": (
+        "pretrain_bert.py",
+        [
+            "--dataset",
+            str(FIXTURE),
+            "--min_frequency",
+            "2",
+            "--max_len",
+            "32",
+            "--batch_size",
+            "8",
+            "--max_steps",
+            "0",
+            "--epochs",
+            "2",
+            "--eval_batches",
+            "0",
+        ],
+    ),
 }
 CHECKPOINT_EVERY = 2
 THREADS = 1
@@ -46,8 +76,22 @@ SIGNAL = signal.SIGKILL
 
 def command(family: str, output_dir: Path, *extra: str) -> list[str]:
     script, flags = RUNS[family]
-    return [sys.executable, str(REPO / "recipes" / script), *flags, "--output_dir", str(output_dir), "--seed", "0",
-            "--num_threads", str(THREADS), "--checkpointing_steps", str(CHECKPOINT_EVERY), "--logging_steps", "1000", *extra]
+    return [
+        sys.executable,
+        str(REPO / "recipes" / script),
+        *flags,
+        "--output_dir",
+        str(output_dir),
+        "--seed",
+        "0",
+        "--num_threads",
+        str(THREADS),
+        "--checkpointing_steps",
+        str(CHECKPOINT_EVERY),
+        "--logging_steps",
+        "1000",
+        *extra,
+    ]
 
 
 def environment() -> dict:
@@ -69,8 +113,9 @@ def checkpoint_steps(output_dir: Path) -> list[int]:
 
 def kill_at(family: str, output_dir: Path, step: int, timeout: float = 300) -> bool:
     """Start the run and send it SIGNAL as soon as checkpoint `step` exists. False if it ended first."""
-    process = subprocess.Popen(command(family, output_dir), env=environment(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command(family, output_dir), env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + timeout
     while process.poll() is None and time.monotonic() < deadline:
         if step in checkpoint_steps(output_dir):
@@ -116,8 +161,12 @@ def kill_and_resume(family: str, root: Path, uninterrupted: Path, steps: list[in
     killed_with = checkpoint_steps(output)
     assert not (output / "model.safetensors").exists(), "a killed run must not leave a final model"
     run(command(family, output, "--resume_from_checkpoint", "latest"))
-    return {"family": family, "kill_after_checkpoint": step, "resumed_from": max(killed_with),
-            "identical": same_weights(uninterrupted, output)}
+    return {
+        "family": family,
+        "kill_after_checkpoint": step,
+        "resumed_from": max(killed_with),
+        "identical": same_weights(uninterrupted, output),
+    }
 
 
 def main(argv=None):
@@ -126,8 +175,12 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--seed", type=int, default=None, help="Seed of the kill points (default: random).")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each run.")
-    parser.add_argument("--signal", choices=("KILL", "TERM"), default="KILL",
-                        help="KILL: die at once; TERM: stop after the step with a checkpoint, as on preemption.")
+    parser.add_argument(
+        "--signal",
+        choices=("KILL", "TERM"),
+        default="KILL",
+        help="KILL: die at once; TERM: stop after the step with a checkpoint, as on preemption.",
+    )
     args = parser.parse_args(argv)
     global THREADS, SIGNAL
     THREADS = args.threads
@@ -140,9 +193,12 @@ def main(argv=None):
             for i in range(args.repeat):
                 result = kill_and_resume(family, Path(tmp) / str(i), uninterrupted, steps, rng)
                 tally.setdefault(family, []).append(result["identical"])
-                print(f"{family:12} kill {i + 1:2}/{args.repeat}: checkpoint {result['kill_after_checkpoint']:3}, "
-                      f"resumed from {result['resumed_from']:3} of {steps[-1]}: "
-                      f"{'identical' if result['identical'] else 'DIFFERENT'}", flush=True)
+                print(
+                    f"{family:12} kill {i + 1:2}/{args.repeat}: checkpoint {result['kill_after_checkpoint']:3}, "
+                    f"resumed from {result['resumed_from']:3} of {steps[-1]}: "
+                    f"{'identical' if result['identical'] else 'DIFFERENT'}",
+                    flush=True,
+                )
     for family, outcomes in tally.items():
         print(f"{family:12} {sum(outcomes)}/{len(outcomes)} bit-identical")
     return 0 if all(all(o) for o in tally.values()) else 1

@@ -73,7 +73,9 @@ class WordAnalogy(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+            ),
             reference_urls=[
                 "https://radimrehurek.com/gensim/models/keyedvectors.html",
                 "https://github.com/tmikolov/word2vec/blob/master/questions-words.txt",

@@ -81,7 +81,9 @@ class WordSimilarity(evaluate.Metric):
         gold = np.asarray(references, dtype=np.float64)
         flags = np.zeros(len(gold), dtype=bool) if oov is None else np.asarray(oov, dtype=bool).reshape(-1)
         if flags.shape[0] != gold.shape[0]:
-            raise ValueError(f"got {gold.shape[0]} pairs but {flags.shape[0]} oov flags; they must have the same length")
+            raise ValueError(
+                f"got {gold.shape[0]} pairs but {flags.shape[0]} oov flags; they must have the same length"
+            )
         if oov_handling == "skip":
             predicted, gold = predicted[~flags], gold[~flags]
         elif oov_handling == "zero":
