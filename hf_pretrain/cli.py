@@ -315,6 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
+    _word_vector_commands(add)
+    _bert_commands(add)
+    return parser
+
+
+def _word_vector_commands(add) -> None:
+    """similar, analogy, evaluate, export: the commands on word vectors."""
     sub = add(
         "similar",
         "Words nearest to WORD by cosine similarity.",
@@ -373,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="word2vec text ('N D' header; the default), GloVe text (no header) or fastText .vec",
     )
 
+
+def _bert_commands(add) -> None:
+    """encode and fill-mask: the commands on a BERT folder."""
     sub = add(
         "encode",
         "Tokens and contextual vectors of a text (or a text pair) from BERT's encoder.",
@@ -400,7 +410,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("model", metavar="BERT_MODEL", help="a folder written by recipes/pretrain_bert.py")
     sub.add_argument("text", metavar="TEXT", help="text with [MASK] (or the tokenizer's own mask token, e.g. <mask>)")
     sub.add_argument("-n", type=_positive, default=5, help="answers per mask (default 5)")
-    return parser
 
 
 def _positive(value: str) -> int:

@@ -114,68 +114,21 @@ def pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
 
 def _pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
     repo_id = check_hub_access(training, training.output_dir)
-    if training.optimizer != "adam":
-        raise ValueError(f"BERT pretraining uses --optimizer adam, got {training.optimizer!r}")
-    mlm_loss = args.mlm_loss or ("d2l" if args.preset == "d2l-small" else "masked")
-    if mlm_loss not in ("masked", "d2l"):
-        raise ValueError(f"--mlm_loss must be 'masked' or 'd2l', got {args.mlm_loss!r}")
-    if args.group_by_length and args.streaming:
-        raise ValueError(
-            "--group_by_length sorts the whole corpus' examples by length: it needs the in-memory data, not --streaming"
-        )
+    mlm_loss = _check_arguments(args, training)
     accelerator = make_accelerator(training)
     set_threads(accelerator, training.num_threads)
     set_seed(training.seed)
 
-    corpus = load_corpus(args.dataset, text_column=args.text_column, streaming=args.streaming)
-    if "train" not in corpus:
-        raise CorpusError(
-            f"{args.dataset} has no train split (it has {', '.join(corpus) or 'none'}): name a train file or split"
-        )
-    if args.streaming:
-        texts = LineStream(corpus["train"])
-        tokenizer = build_tokenizer(args, texts)
-        data = StreamingBertData(texts, tokenizer, max_len=args.max_len, mlm_probability=args.mlm_probability)
-        validation = (
-            list(itertools.islice(LineStream(corpus["validation"]), 20_000)) if "validation" in corpus else None
-        )
-    else:
-        texts = corpus["train"]["text"]
-        tokenizer = build_tokenizer(args, texts)
-        data = BertPretrainingData(
-            texts, tokenizer, max_len=args.max_len, mlm_probability=args.mlm_probability, seed=training.seed
-        )
-        validation = corpus["validation"]["text"] if "validation" in corpus else None
-    # The streamed data counts its progress in sentence pairs, the in-memory data in tokens.
-    unit = "example" if args.streaming else "token"
-    overrides = {"initializer": args.initializer} if args.initializer else {}
-    if args.dropout is not None:
-        overrides.update(hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout)
-    config = HfpBertConfig.from_preset(
-        args.preset, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **overrides
-    )
-    if args.max_len > config.max_position_embeddings:
-        raise ValueError(
-            f"max_len {args.max_len} exceeds the {args.preset} preset's {config.max_position_embeddings} positions"
-        )
-    if mlm_loss == "d2l" and tokenizer.unk_token_id is None:
-        raise ValueError("--mlm_loss d2l needs a tokenizer with an unknown token")
-    slots = max(1, round(args.max_len * 0.15))
-    model = HfpBertForPreTraining(config)
-    head = model.cls.predictions
-    if head.decoder.bias is not head.bias:
-        # An untied decoder (d2l-small) trains its own bias and leaves the head's unused; DDP
-        # refuses a trainable parameter that gets no gradient.
-        head.bias.requires_grad_(False)
+    data, tokenizer, validation = _pretraining_data(args, training)
+    model = _model(args, tokenizer, mlm_loss)
     learning_rate = training.learning_rate if training.learning_rate is not None else 0.01
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=args.weight_decay)
     model, optimizer = accelerator.prepare(model, optimizer)
     core = accelerator.unwrap_model(model)
-    device = accelerator.device
-    world, rank = accelerator.num_processes, accelerator.process_index
+    world = accelerator.num_processes
     # Sums over the run's steps of the MLM loss, the MLM loss over masked tokens only and the NSP loss:
     # the loop keeps them in checkpoints, so a resumed run reports the means over every step.
-    parts = torch.zeros(3, dtype=torch.float64, device=device)
+    parts = torch.zeros(3, dtype=torch.float64, device=accelerator.device)
 
     def epoch_batches(epoch, generator):
         # Several processes: each draws the same global batch, masks included, and trains on its rows.
@@ -183,41 +136,7 @@ def _pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
             return data.batches(training.batch_size * world, generator, group_by_length=True)
         return data.batches(training.batch_size * world, generator)
 
-    def step(batch, progress):
-        model.train()
-        # Each slice's mean losses are weighted by its share of the global batch's masked tokens,
-        # prediction slots and examples, so that DDP's gradient mean is the global batch's gradient.
-        labels = batch["labels"] != -100
-        total = labels.shape[0]
-        masked_total = int(labels.sum())
-        slots_total = int(labels.sum(1).clamp(min=slots).sum())
-        part = shard_rows(batch, rank, world)
-        rows = part["input_ids"].shape[0]
-        if rows == 0:
-            accelerator.backward(empty_loss(model))
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            return torch.zeros(()), torch.tensor(total / world)
-        labels = part["labels"] != -100
-        masked_share = int(labels.sum()) / masked_total if masked_total else 0.0
-        part = {k: v.to(device, non_blocking=True) for k, v in part.items()}
-        if mlm_loss == "d2l":
-            out, mlm, masked_only = _d2l_step(model, part, slots, tokenizer.unk_token_id)
-            mlm_share = int(labels.sum(1).clamp(min=slots).sum()) / slots_total
-        else:
-            # Packing the real tokens pays on a CPU and costs on a GPU (see HfpBertForPreTraining.forward).
-            out = model(**part, skip_padding=device.type == "cpu")
-            mlm, masked_only, mlm_share = out.mlm_loss, out.mlm_loss, masked_share
-        mlm = mlm * mlm_share
-        nsp = out.nsp_loss * (rows / total)
-        accelerator.backward((mlm + nsp) * world)
-        if args.max_grad_norm:
-            accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        parts.add_(torch.stack([mlm.detach(), masked_only.detach() * masked_share, nsp.detach()]).to(parts))
-        return (mlm + nsp).detach() * total, torch.tensor(total / world)
-
+    step = _step(accelerator, model, optimizer, args, mlm_loss, tokenizer.unk_token_id, parts)
     if training.report_to:
         accelerator.init_trackers("bert", config=without_secrets({**asdict(args), **asdict(training)}))
     results = train_loop(
@@ -226,9 +145,10 @@ def _pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
         models=[model],
         epoch_batches=epoch_batches,
         step=step,
+        # The streamed data counts its progress in sentence pairs, the in-memory data in tokens.
         words_per_epoch=data.num_pairs if args.streaming else data.num_tokens,
         family="bert",
-        unit=unit,
+        unit="example" if args.streaming else "token",
         identity=run_identity(args, training, vocabulary=vocabulary_of(tokenizer), dataset=args.dataset),
         distribute="split",
         totals=parts,
@@ -260,6 +180,110 @@ def _pretrain_bert(args: BertArguments, training: TrainingArguments) -> dict:
         results,
     )
     return results
+
+
+def _check_arguments(args: BertArguments, training: TrainingArguments) -> str:
+    """Refuse what needs no corpus to refuse; returns the MLM objective."""
+    if training.optimizer != "adam":
+        raise ValueError(f"BERT pretraining uses --optimizer adam, got {training.optimizer!r}")
+    mlm_loss = args.mlm_loss or ("d2l" if args.preset == "d2l-small" else "masked")
+    if mlm_loss not in ("masked", "d2l"):
+        raise ValueError(f"--mlm_loss must be 'masked' or 'd2l', got {args.mlm_loss!r}")
+    if args.group_by_length and args.streaming:
+        raise ValueError(
+            "--group_by_length sorts the whole corpus' examples by length: it needs the in-memory data, not --streaming"
+        )
+    return mlm_loss
+
+
+def _pretraining_data(args: BertArguments, training: TrainingArguments):
+    """The train split's sentence pairs (in memory or streamed), the tokenizer, and validation lines."""
+    corpus = load_corpus(args.dataset, text_column=args.text_column, streaming=args.streaming)
+    if "train" not in corpus:
+        raise CorpusError(
+            f"{args.dataset} has no train split (it has {', '.join(corpus) or 'none'}): name a train file or split"
+        )
+    if args.streaming:
+        texts = LineStream(corpus["train"])
+        tokenizer = build_tokenizer(args, texts)
+        data = StreamingBertData(texts, tokenizer, max_len=args.max_len, mlm_probability=args.mlm_probability)
+        validation = (
+            list(itertools.islice(LineStream(corpus["validation"]), 20_000)) if "validation" in corpus else None
+        )
+    else:
+        texts = corpus["train"]["text"]
+        tokenizer = build_tokenizer(args, texts)
+        data = BertPretrainingData(
+            texts, tokenizer, max_len=args.max_len, mlm_probability=args.mlm_probability, seed=training.seed
+        )
+        validation = corpus["validation"]["text"] if "validation" in corpus else None
+    return data, tokenizer, validation
+
+
+def _model(args: BertArguments, tokenizer, mlm_loss: str) -> HfpBertForPreTraining:
+    overrides = {"initializer": args.initializer} if args.initializer else {}
+    if args.dropout is not None:
+        overrides.update(hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout)
+    config = HfpBertConfig.from_preset(
+        args.preset, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **overrides
+    )
+    if args.max_len > config.max_position_embeddings:
+        raise ValueError(
+            f"max_len {args.max_len} exceeds the {args.preset} preset's {config.max_position_embeddings} positions"
+        )
+    if mlm_loss == "d2l" and tokenizer.unk_token_id is None:
+        raise ValueError("--mlm_loss d2l needs a tokenizer with an unknown token")
+    model = HfpBertForPreTraining(config)
+    head = model.cls.predictions
+    if head.decoder.bias is not head.bias:
+        # An untied decoder (d2l-small) trains its own bias and leaves the head's unused; DDP
+        # refuses a trainable parameter that gets no gradient.
+        head.bias.requires_grad_(False)
+    return model
+
+
+def _step(accelerator, model, optimizer, args: BertArguments, mlm_loss: str, unk_id, parts: torch.Tensor):
+    """One AdamW step on this process's rows of a global batch; adds its losses to `parts`."""
+    device = accelerator.device
+    world, rank = accelerator.num_processes, accelerator.process_index
+    slots = max(1, round(args.max_len * 0.15))
+
+    def step(batch, progress):
+        model.train()
+        # Each slice's mean losses are weighted by its share of the global batch's masked tokens,
+        # prediction slots and examples, so that DDP's gradient mean is the global batch's gradient.
+        labels = batch["labels"] != -100
+        total = labels.shape[0]
+        masked_total = int(labels.sum())
+        slots_total = int(labels.sum(1).clamp(min=slots).sum())
+        part = shard_rows(batch, rank, world)
+        rows = part["input_ids"].shape[0]
+        if rows == 0:
+            accelerator.backward(empty_loss(model))
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            return torch.zeros(()), torch.tensor(total / world)
+        labels = part["labels"] != -100
+        masked_share = int(labels.sum()) / masked_total if masked_total else 0.0
+        part = {k: v.to(device, non_blocking=True) for k, v in part.items()}
+        if mlm_loss == "d2l":
+            out, mlm, masked_only = _d2l_step(model, part, slots, unk_id)
+            mlm_share = int(labels.sum(1).clamp(min=slots).sum()) / slots_total
+        else:
+            # Packing the real tokens pays on a CPU and costs on a GPU (see HfpBertForPreTraining.forward).
+            out = model(**part, skip_padding=device.type == "cpu")
+            mlm, masked_only, mlm_share = out.mlm_loss, out.mlm_loss, masked_share
+        mlm = mlm * mlm_share
+        nsp = out.nsp_loss * (rows / total)
+        accelerator.backward((mlm + nsp) * world)
+        if args.max_grad_norm:
+            accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        parts.add_(torch.stack([mlm.detach(), masked_only.detach() * masked_share, nsp.detach()]).to(parts))
+        return (mlm + nsp).detach() * total, torch.tensor(total / world)
+
+    return step
 
 
 def _d2l_step(model, batch, slots: int, unk_id: int):

@@ -114,52 +114,12 @@ def _train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dic
         lowercase=args.lowercase,
     )
     corpus = encode_corpus(vocab, texts)
-    counts = vocab.training_counts
-    bpe = None
-    if args.subwords == "bpe":
-        bpe = train_bpe(texts, args.bpe_vocab_size, lowercase=args.lowercase)
-        config = _config(args, len(vocab), bpe_vocab_size=bpe.get_vocab_size())
-        subwords = bpe_subwords(vocab.index_to_word, bpe)
-    else:
-        config = _config(args, len(vocab))
-        subwords = (
-            char_ngram_subwords(vocab.index_to_word, config.minn, config.maxn, config.bucket)
-            if config.maxn
-            else (np.arange(len(vocab)), np.arange(len(vocab) + 1))
-        )
-    model = FastTextModel(config)
-    model.set_subwords(*subwords)
-    device = accelerator.device
+    model, bpe = _model(args, vocab, texts)
 
     if training.learning_rate is None:  # a caller that passed the shared TrainingArguments
         training.learning_rate = FastTextTrainingArguments.learning_rate
-    schedule = linear_decay(training.learning_rate, training.min_learning_rate)
-    batches = WindowBatches(
-        corpus,
-        counts,
-        window=config.window,
-        batch_size=training.batch_size,
-        loss=config.loss,
-        num_negatives=config.num_negatives,
-        ns_exponent=config.ns_exponent,
-        sample=config.sample,
-        sample_rule=config.sample_rule,
-        shrink_windows=config.shrink_windows,
-        device=device,
-    )
-    model = prepare_sparse_model(accelerator, model)
+    model, epoch_batches, step = _plan(accelerator, model, corpus, vocab.training_counts, training, threads)
     core = accelerator.unwrap_model(model)
-    workers = threads if device.type == "cpu" else 1
-    if workers > 1:
-        torch.set_num_threads(1)  # each worker thread runs its ops alone (see ParallelSGD)
-    sgd = ParallelSGD(core, workers)
-
-    def epoch_batches(epoch, generator):
-        return batches.epoch(generator)
-
-    def step(batch, progress):
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        return sgd(batch, schedule(progress))
 
     if training.report_to:
         accelerator.init_trackers("fasttext", config=without_secrets({**asdict(args), **asdict(training)}))
@@ -193,6 +153,57 @@ def _train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dic
         results,
     )
     return results
+
+
+def _plan(accelerator, model: FastTextModel, corpus, counts, training: TrainingArguments, threads: int):
+    """word2vec's padded windows, and the closed-form SGD step spread over the CPU's threads."""
+    config, device = model.config, accelerator.device
+    schedule = linear_decay(training.learning_rate, training.min_learning_rate)
+    batches = WindowBatches(
+        corpus,
+        counts,
+        window=config.window,
+        batch_size=training.batch_size,
+        loss=config.loss,
+        num_negatives=config.num_negatives,
+        ns_exponent=config.ns_exponent,
+        sample=config.sample,
+        sample_rule=config.sample_rule,
+        shrink_windows=config.shrink_windows,
+        device=device,
+    )
+    model = prepare_sparse_model(accelerator, model)
+    core = accelerator.unwrap_model(model)
+    workers = threads if device.type == "cpu" else 1
+    if workers > 1:
+        torch.set_num_threads(1)  # each worker thread runs its ops alone (see ParallelSGD)
+    sgd = ParallelSGD(core, workers)
+
+    def epoch_batches(epoch, generator):
+        return batches.epoch(generator)
+
+    def step(batch, progress):
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        return sgd(batch, schedule(progress))
+
+    return model, epoch_batches, step
+
+
+def _model(args: FastTextArguments, vocab, texts):
+    """The model with each word's subword rows: hashed character n-grams, or BPE pieces (then also
+    the BPE tokenizer, which composes unseen words later)."""
+    if args.subwords == "bpe":
+        bpe = train_bpe(texts, args.bpe_vocab_size, lowercase=args.lowercase)
+        model = FastTextModel(_config(args, len(vocab), bpe_vocab_size=bpe.get_vocab_size()))
+        model.set_subwords(*bpe_subwords(vocab.index_to_word, bpe))
+        return model, bpe
+    config = _config(args, len(vocab))
+    model = FastTextModel(config)
+    if config.maxn:
+        model.set_subwords(*char_ngram_subwords(vocab.index_to_word, config.minn, config.maxn, config.bucket))
+    else:
+        model.set_subwords(np.arange(len(vocab)), np.arange(len(vocab) + 1))
+    return model, None
 
 
 def _write(folder, model, vocab, bpe, vectors, args, training, results):

@@ -225,3 +225,6 @@ class _Reader:
         matrix = np.frombuffer(self.data, dtype="<f4", count=rows * cols, offset=self.pos).reshape(rows, cols).copy()
         self.pos += 4 * rows * cols
         return matrix
+
+
+WordVectors.register("fasttext", FastTextVectors)

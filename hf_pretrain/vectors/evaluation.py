@@ -183,9 +183,7 @@ def _similarity(vectors, path) -> dict:
         wordsim353_pearson=float(pairs["pearson"]),
         wordsim353_oov_ratio=float(pairs["oov_ratio"]),
     )
-    from hf_pretrain.fasttext.vectors import FastTextVectors
-
-    if isinstance(vectors, FastTextVectors):
+    if getattr(vectors, "subword_vectors", None) is not None:
         # The figure above scores unseen words through their subwords; this one, as gensim scores
         # word2vec, keeps only the pairs whose two words are in the vocabulary.
         try:

@@ -38,6 +38,10 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     return (matrix / norms).astype(np.float32, copy=False)
 
 
+# model_type -> the WordVectors subclass a family registers for its models (see WordVectors.register).
+_VECTOR_CLASSES: dict = {}
+
+
 class WordVectors:
     """A vocabulary and one float32 vector per word.
 
@@ -177,10 +181,9 @@ class WordVectors:
         An unknown token that was dropped from training has no meaningful vector and is left out.
         A fastText model gives :class:`FastTextVectors`, which also answer for unseen words.
         """
-        if cls is WordVectors and getattr(getattr(model, "config", None), "model_type", None) == "fasttext":
-            from ..fasttext.vectors import FastTextVectors
-
-            return FastTextVectors.from_model(model, vocab)
+        special = _VECTOR_CLASSES.get(getattr(getattr(model, "config", None), "model_type", None))
+        if cls is WordVectors and special is not None:
+            return special.from_model(model, vocab)
         matrix = model.word_embeddings().float().cpu().numpy()
         words, counts = list(vocab.index_to_word), [int(c) for c in vocab.counts]
         if vocab.unk_policy == "drop":
@@ -220,11 +223,16 @@ class WordVectors:
         words_from = "the vocab given" if vocab is not None else "tokenizer.json"
         vocab = vocab if vocab is not None else Vocabulary.load(path)
         _check_vocabulary_size(path, words_from, len(vocab), getattr(model.config, "vocab_size", None))
-        if getattr(model.config, "model_type", None) == "fasttext":
-            from ..fasttext.vectors import FastTextVectors
-
-            return FastTextVectors.from_model(model, vocab, folder=path)
+        special = _VECTOR_CLASSES.get(getattr(model.config, "model_type", None))
+        if special is not None:
+            return special.from_model(model, vocab, folder=path)
         return cls.from_model(model, vocab)
+
+    @staticmethod
+    def register(model_type: str, vectors_class: type) -> None:
+        """Make `from_model` / `from_pretrained` give `vectors_class` for models of `model_type`, so
+        a family's own vectors (fastText's answer unseen words) need no import from here."""
+        _VECTOR_CLASSES[model_type] = vectors_class
 
     # ------------------------------------------------------------------ similarity queries
 

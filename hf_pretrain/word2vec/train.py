@@ -77,19 +77,7 @@ def _train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dic
     accelerator = make_accelerator(training)
     set_threads(accelerator, training.num_threads)
     set_seed(training.seed)
-    # Validate everything cheap before the corpus is read.
-    probe = _config(args, vocab_size=2)
-    if training.optimizer == "adagrad":
-        raise ValueError("optimizer 'adagrad' is GloVe's; word2vec trains with 'sgd' or 'adam'")
-    if training.optimizer == "adam" and (probe.architecture, probe.loss) != ("skipgram", "negative_sampling"):
-        raise ValueError(
-            "optimizer 'adam' runs the book's pipeline, which covers skip-gram with negative sampling only"
-        )
-    if training.optimizer == "adam" and args.streaming:
-        raise ValueError(
-            "--streaming builds examples a chunk at a time, which the fast path does: use --optimizer sgd "
-            "(the book's pipeline with Adam keeps all its examples in memory)"
-        )
+    _check_optimizer(args, training)  # everything cheap is validated before the corpus is read
 
     texts = training_text(args.dataset, args.text_column, args.streaming)
     vocab = build_vocabulary(
@@ -100,86 +88,15 @@ def _train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dic
         lowercase=args.lowercase,
     )
     corpus = encode_corpus(vocab, texts)
-    counts = vocab.training_counts
     config = _config(args, vocab_size=len(vocab))
-    model = Word2VecModel(config)
-    device = accelerator.device
-    world, rank = accelerator.num_processes, accelerator.process_index
-
     if training.learning_rate is None:
         # word2vec.c's / gensim's defaults for SGD, the book's for Adam.
         training.learning_rate = (
             0.002 if training.optimizer == "adam" else (0.05 if config.architecture == "cbow" else 0.025)
         )
-    if training.optimizer == "sgd":
-        schedule = linear_decay(training.learning_rate, training.min_learning_rate)
-        batches = WindowBatches(
-            corpus,
-            counts,
-            window=config.window,
-            batch_size=training.batch_size,
-            loss=config.loss,
-            num_negatives=config.num_negatives,
-            ns_exponent=config.ns_exponent,
-            sample=config.sample,
-            sample_rule=config.sample_rule,
-            shrink_windows=config.shrink_windows,
-            negative_sharing=config.negative_sharing,
-            device=device,
-        )
-        model = prepare_sparse_model(accelerator, model)
-        core = accelerator.unwrap_model(model)
-
-        def epoch_batches(epoch, generator):
-            return batches.epoch(generator)
-
-        def step(batch, progress):
-            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            return sgd_step(core, **batch, learning_rate=schedule(progress))
-
-    else:
-        data = D2LWord2VecData(
-            corpus,
-            counts,
-            window=config.window,
-            num_negatives=config.num_negatives,
-            sample=config.sample,
-            sample_rule=config.sample_rule,
-            ns_exponent=config.ns_exponent,
-            generator=torch.Generator().manual_seed(training.seed),
-        )
-        optimizer = torch.optim.Adam(model.parameters(), lr=training.learning_rate)
-        model, optimizer = accelerator.prepare(model, optimizer)
-        core = accelerator.unwrap_model(model)
-        num_batches = data.num_batches(training.batch_size * world)
-
-        def epoch_batches(epoch, generator):
-            # Several processes: each draws the same global batch and trains on its rows (see distributed).
-            for index, batch in enumerate(data.batches(training.batch_size * world, generator)):
-                batch["words"] = round(corpus.raw_words * (index + 1) / num_batches)
-                yield batch
-
-        def step(batch, progress):
-            size = len(batch["centers"])
-            batch = {k: v.to(device, non_blocking=True) for k, v in shard_rows(batch, rank, world).items()}
-            rows = len(batch["centers"])
-            if rows == 0:
-                accelerator.backward(empty_loss(model))
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                return torch.zeros(()), torch.zeros(())
-            out = model(
-                input_ids=batch["centers"],
-                target_ids=batch["contexts_negatives"],
-                labels=batch["labels"],
-                target_mask=batch["masks"],
-            )
-            # The book averages the per-example losses over the batch: weight this slice's mean by its
-            # share of the global batch, times the processes DDP's gradient mean divides by.
-            accelerator.backward(out.loss * (rows * world / size))
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            return out.loss.detach() * rows, torch.tensor(float(rows))
+    plan = _sgd_plan if training.optimizer == "sgd" else _adam_plan
+    model, epoch_batches, step = plan(accelerator, Word2VecModel(config), corpus, vocab.training_counts, training)
+    core = accelerator.unwrap_model(model)
 
     if training.report_to:
         accelerator.init_trackers("word2vec", config=without_secrets({**asdict(args), **asdict(training)}))
@@ -210,6 +127,101 @@ def _train_word2vec(args: Word2VecArguments, training: TrainingArguments) -> dic
         results,
     )
     return results
+
+
+def _check_optimizer(args: Word2VecArguments, training: TrainingArguments) -> None:
+    probe = _config(args, vocab_size=2)
+    if training.optimizer == "adagrad":
+        raise ValueError("optimizer 'adagrad' is GloVe's; word2vec trains with 'sgd' or 'adam'")
+    if training.optimizer == "adam" and (probe.architecture, probe.loss) != ("skipgram", "negative_sampling"):
+        raise ValueError(
+            "optimizer 'adam' runs the book's pipeline, which covers skip-gram with negative sampling only"
+        )
+    if training.optimizer == "adam" and args.streaming:
+        raise ValueError(
+            "--streaming builds examples a chunk at a time, which the fast path does: use --optimizer sgd "
+            "(the book's pipeline with Adam keeps all its examples in memory)"
+        )
+
+
+def _sgd_plan(accelerator, model: Word2VecModel, corpus, counts, training: TrainingArguments):
+    """word2vec.c's way: padded windows built on the device, closed-form SGD with linear decay."""
+    config, device = model.config, accelerator.device
+    schedule = linear_decay(training.learning_rate, training.min_learning_rate)
+    batches = WindowBatches(
+        corpus,
+        counts,
+        window=config.window,
+        batch_size=training.batch_size,
+        loss=config.loss,
+        num_negatives=config.num_negatives,
+        ns_exponent=config.ns_exponent,
+        sample=config.sample,
+        sample_rule=config.sample_rule,
+        shrink_windows=config.shrink_windows,
+        negative_sharing=config.negative_sharing,
+        device=device,
+    )
+    model = prepare_sparse_model(accelerator, model)
+    core = accelerator.unwrap_model(model)
+
+    def epoch_batches(epoch, generator):
+        return batches.epoch(generator)
+
+    def step(batch, progress):
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        return sgd_step(core, **batch, learning_rate=schedule(progress))
+
+    return model, epoch_batches, step
+
+
+def _adam_plan(accelerator, model: Word2VecModel, corpus, counts, training: TrainingArguments):
+    """The book's way: its padded minibatches of centres, contexts and noise words, and Adam."""
+    config, device = model.config, accelerator.device
+    world, rank = accelerator.num_processes, accelerator.process_index
+    data = D2LWord2VecData(
+        corpus,
+        counts,
+        window=config.window,
+        num_negatives=config.num_negatives,
+        sample=config.sample,
+        sample_rule=config.sample_rule,
+        ns_exponent=config.ns_exponent,
+        generator=torch.Generator().manual_seed(training.seed),
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=training.learning_rate)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    num_batches = data.num_batches(training.batch_size * world)
+
+    def epoch_batches(epoch, generator):
+        # Several processes: each draws the same global batch and trains on its rows (see distributed).
+        for index, batch in enumerate(data.batches(training.batch_size * world, generator)):
+            batch["words"] = round(corpus.raw_words * (index + 1) / num_batches)
+            yield batch
+
+    def step(batch, progress):
+        size = len(batch["centers"])
+        batch = {k: v.to(device, non_blocking=True) for k, v in shard_rows(batch, rank, world).items()}
+        rows = len(batch["centers"])
+        if rows == 0:
+            accelerator.backward(empty_loss(model))
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            return torch.zeros(()), torch.zeros(())
+        out = model(
+            input_ids=batch["centers"],
+            target_ids=batch["contexts_negatives"],
+            labels=batch["labels"],
+            target_mask=batch["masks"],
+        )
+        # The book averages the per-example losses over the batch: weight this slice's mean by its
+        # share of the global batch, times the processes DDP's gradient mean divides by.
+        accelerator.backward(out.loss * (rows * world / size))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return out.loss.detach() * rows, torch.tensor(float(rows))
+
+    return model, epoch_batches, step
 
 
 def _write(folder, model, vocab, vectors, args, training, results):
