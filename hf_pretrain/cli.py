@@ -3,7 +3,7 @@
     hf-pretrain similar MODEL WORD [-n 10]          nearest words by cosine
     hf-pretrain analogy MODEL A B C [-n 5]          A is to B as C is to ?
     hf-pretrain evaluate MODEL [...]                word similarity and analogy scores (python -m hf_pretrain.evaluate)
-    hf-pretrain export MODEL OUT --format word2vec|glove|fasttext-vec
+    hf-pretrain export MODEL OUT --format word2vec|glove|fasttext-vec|fasttext-bin
     hf-pretrain encode BERT_MODEL TEXT [TEXT_B]     tokens and contextual vectors
     hf-pretrain fill-mask BERT_MODEL TEXT           the likeliest words at [MASK]
 
@@ -32,6 +32,7 @@ EXPORT_FORMATS = {
     "word2vec": (True, ".txt"),
     "glove": (False, ".txt"),
     "fasttext-vec": (True, ".vec"),
+    "fasttext-bin": (None, ".bin"),  # the fastText reference's model file (fastText models only)
 }
 
 
@@ -154,11 +155,16 @@ def cmd_export(args) -> None:
     vectors = load_word_vectors(folder, "export")
     write_header, _ = EXPORT_FORMATS[args.format]
     check_export_target(folder, out, args.overwrite)
+    if args.format == "fasttext-bin":
+        vectors = fasttext_vectors(folder, vectors)
     # Written beside the target and renamed over it, so a failure (a full disk) leaves the old file.
     temporary = out.with_name(f".{out.name}.partial")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        vectors.save_word2vec_format(temporary, write_header=write_header)
+        if args.format == "fasttext-bin":
+            vectors.save_fasttext_bin(temporary)
+        else:
+            vectors.save_word2vec_format(temporary, write_header=write_header)
         os.replace(temporary, out)
     except ValueError as err:
         raise UserError(f"cannot export {folder}: {err}") from None
@@ -167,6 +173,21 @@ def cmd_export(args) -> None:
     finally:
         temporary.unlink(missing_ok=True)
     print(f"wrote {len(vectors)} words x {vectors.vector_size} dimensions to {out} ({args.format})")
+
+
+def fasttext_vectors(folder: Path, vectors):
+    """The `FastTextVectors` of a fastText folder (a `FastTextVectors.save` folder read with its
+    subword table); anything else cannot become a fastText `.bin`."""
+    from hf_pretrain.fasttext.vectors import SETTINGS_FILE, FastTextVectors
+
+    if not (folder / "config.json").is_file() and (folder / SETTINGS_FILE).is_file():
+        try:
+            vectors = FastTextVectors.load(folder)
+        except (OSError, ValueError, KeyError) as err:
+            raise UserError(f"cannot load fastText vectors from {folder}: {err}") from None
+    if not isinstance(vectors, FastTextVectors):
+        raise UserError(f"{folder} holds no fastText model; --format fasttext-bin needs one (use fasttext-vec)")
+    return vectors
 
 
 def check_export_target(folder: Path, out: Path, overwrite: bool) -> None:
@@ -362,11 +383,12 @@ def _word_vector_commands(add) -> None:
 
     sub = add(
         "export",
-        "Write the word vectors as a text file other tools read (gensim, GloVe, fastText).",
+        "Write the word vectors as a file other tools read (gensim, GloVe, fastText; a fastText model also as .bin).",
         [
             f"{PROG} export outputs/word2vec vectors.txt                      # word2vec text, 'N D' header",
             f"{PROG} export outputs/glove glove.txt --format glove             # no header",
             f"{PROG} export outputs/fasttext vectors.vec --format fasttext-vec",
+            f"{PROG} export outputs/fasttext model.bin --format fasttext-bin   # fasttext.load_model, gensim",
         ],
         cmd_export,
     )
@@ -377,7 +399,8 @@ def _word_vector_commands(add) -> None:
         "--format",
         choices=tuple(EXPORT_FORMATS),
         default="word2vec",
-        help="word2vec text ('N D' header; the default), GloVe text (no header) or fastText .vec",
+        help="word2vec text ('N D' header; the default), GloVe text (no header), fastText .vec, or the fastText "
+        "reference's .bin (fastText models with char n-grams and mean composition; unseen words keep their vectors)",
     )
 
 

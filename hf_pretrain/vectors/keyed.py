@@ -193,8 +193,10 @@ class WordVectors:
 
     @classmethod
     def from_pretrained(cls, dir_or_model, vocab=None, **kwargs) -> "WordVectors":
-        """Word vectors from a saved model folder (weights + `tokenizer.json` + `word_counts.json`),
-        a folder written by :meth:`save`, or a model object together with its `vocab`.
+        """Word vectors from a saved model folder (weights + `tokenizer.json`, with `word_counts.json`
+        when the recipe wrote it: without it the vectors have no counts and an unknown token is left
+        out as under the default unk_policy "drop"), a folder written by :meth:`save`, or a model
+        object together with its `vocab`.
 
         Keyword arguments go to ``transformers.AutoModel.from_pretrained`` when loading a model folder.
         """
@@ -221,12 +223,18 @@ class WordVectors:
         if not hasattr(model, "word_embeddings"):
             raise TypeError(f"{type(model).__name__} loaded from {path} holds no word vectors")
         words_from = "the vocab given" if vocab is not None else "tokenizer.json"
-        vocab = vocab if vocab is not None else Vocabulary.load(path)
+        # word_counts.json is optional: a folder saved with plain model.save_pretrained and
+        # tokenizer.save_pretrained has only tokenizer.json; its vectors then have no counts.
+        vocab = vocab if vocab is not None else Vocabulary.load(path, require_counts=False)
         _check_vocabulary_size(path, words_from, len(vocab), getattr(model.config, "vocab_size", None))
         special = _VECTOR_CLASSES.get(getattr(model.config, "model_type", None))
         if special is not None:
-            return special.from_model(model, vocab, folder=path)
-        return cls.from_model(model, vocab)
+            vectors = special.from_model(model, vocab, folder=path)
+        else:
+            vectors = cls.from_model(model, vocab)
+        if not getattr(vocab, "has_counts", True):
+            vectors.counts = None
+        return vectors
 
     @staticmethod
     def register(model_type: str, vectors_class: type) -> None:
@@ -668,6 +676,13 @@ class WordVectors:
         from safetensors.numpy import load_file
 
         path_dir = Path(path_dir)
+        # A family's vectors saved with more than words and vectors (fastText's subword table) say so
+        # in vectors_config.json, and their own class reads them back.
+        settings = path_dir / "vectors_config.json"
+        if cls is WordVectors and settings.is_file():
+            special = _VECTOR_CLASSES.get(json.loads(settings.read_text(encoding="utf8")).get("model_type"))
+            if special is not None:
+                return special.load(path_dir)
         for name in (VECTORS_FILE, VOCAB_FILE):
             if not (path_dir / name).is_file():
                 raise FileNotFoundError(
