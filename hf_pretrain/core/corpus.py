@@ -5,7 +5,9 @@
 * a known corpus name (see ``KNOWN_CORPORA``): ``"wikitext-2"``, ``"wikitext-2-raw"``, ``"ptb"``;
 * a local text file, a list of local files, or a directory of text files;
 * a local ``.csv`` / ``.json`` / ``.jsonl`` / ``.parquet`` file (pick the column with ``text_column``);
-* a Hugging Face Hub dataset id (``"owner/name"``).
+* a Hugging Face Hub dataset id (``"owner/name"``), with a configuration name (``config_name``);
+* a folder written by ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk``;
+* a ``datasets.Dataset``, ``DatasetDict``, ``IterableDataset`` or ``IterableDatasetDict`` (Python API).
 
 Plain-text sources give one row per line, in file order, blank lines included, with the line
 ending removed (``"\\n"``, ``"\\r\\n"`` and ``"\\r"`` all end a line, as in the ``datasets`` text
@@ -31,11 +33,13 @@ from typing import IO, Iterator, Mapping, Sequence, Union
 import datasets
 from datasets.fingerprint import Hasher
 
-__all__ = ["CorpusError", "KNOWN_CORPORA", "load_corpus"]
+__all__ = ["CorpusError", "KNOWN_CORPORA", "corpus_name", "load_corpus"]
 
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
+DatasetObject = Union[datasets.Dataset, datasets.DatasetDict, datasets.IterableDataset, datasets.IterableDatasetDict]
+_DATASET_OBJECTS = (datasets.Dataset, datasets.DatasetDict, datasets.IterableDataset, datasets.IterableDatasetDict)
 
 KNOWN_CORPORA: Mapping[str, str] = {
     "wikitext-2": (
@@ -110,13 +114,14 @@ Corpus = Union[datasets.DatasetDict, datasets.IterableDatasetDict, datasets.Data
 
 
 def load_corpus(
-    name_or_path: Union[PathLike, Sequence[PathLike]],
+    name_or_path: Union[PathLike, Sequence[PathLike], DatasetObject],
     streaming: bool = False,
     text_column: str | None = None,
     split: str | None = None,
     *,
     prefer_hub: bool = False,
     cache_dir: PathLike | None = None,
+    config_name: str | None = None,
 ) -> Corpus:
     """Load a corpus with one ``text`` column.
 
@@ -124,7 +129,10 @@ def load_corpus(
         name_or_path: a name from ``KNOWN_CORPORA``, a local file, a list of local files, a
             directory, or a Hub dataset id ``"owner/name"``. A ``str`` equal to a known name
             means that corpus even if a file of that name exists; pass ``"./ptb"`` or a
-            ``Path`` for the local one.
+            ``Path`` for the local one. Also a folder written by ``save_to_disk`` (it holds
+            ``dataset_dict.json``, or ``dataset_info.json`` and ``state.json``), read with
+            ``datasets.load_from_disk``, or a ``datasets`` object: a ``Dataset`` / ``IterableDataset``
+            is the train split, a ``DatasetDict`` / ``IterableDatasetDict`` keeps its splits.
         streaming: return an ``IterableDatasetDict`` that reads lazily.
         text_column: column holding the text, for Hub and csv/json/parquet sources. Defaults
             to ``"text"``, or to the only string column. Ignored for plain-text sources.
@@ -132,6 +140,12 @@ def load_corpus(
         prefer_hub: for ``"wikitext-2"``, try the Hub first and fall back to the packaged copy
             on any error. The packaged copy is used by default because it is identical.
         cache_dir: ``datasets`` cache directory for sources that go through ``load_dataset``.
+        config_name: the dataset's configuration (subset), passed to ``datasets.load_dataset(id,
+            config_name)``: for a Hub id, or a local dataset repository folder (data files with a
+            README.md declaring ``configs``). Any other source with a configuration is a CorpusError.
+
+    With ``streaming``, an in-memory or saved ``Dataset`` is read through ``to_iterable_dataset()``;
+    without it, an ``IterableDataset`` is read into memory.
 
     Directories are not searched recursively. Their text files (suffix ``.txt``, ``.tokens`` or
     ``.raw``, optionally ``.gz``/``.xz``/``.bz2``; README/LICENSE files are skipped) are split by
@@ -150,6 +164,14 @@ def load_corpus(
             column, or a Hub source that is unreachable or offline.
     """
     cache_dir = os.fspath(cache_dir) if cache_dir is not None else None
+    if isinstance(name_or_path, _DATASET_OBJECTS):
+        if config_name is not None:
+            raise CorpusError("config_name applies to a Hub dataset id, not to a datasets object")
+        source = _object_source(name_or_path)
+        corpus = _from_dataset_object(name_or_path, streaming, text_column, source)
+        return _finish(corpus, split, streaming, source=source)
+    if config_name is not None and not isinstance(name_or_path, (str, os.PathLike)):
+        raise CorpusError(f"config_name={config_name!r} applies to a Hub dataset id, not to a list of files")
     if isinstance(name_or_path, (list, tuple)):
         if not name_or_path:
             raise CorpusError("empty list of corpus files")
@@ -161,9 +183,16 @@ def load_corpus(
         return _finish(corpus, split, streaming, source=", ".join(map(str, files)))
 
     if not isinstance(name_or_path, (str, os.PathLike)):
-        raise TypeError(f"name_or_path must be a str, a path or a list of them, got {type(name_or_path)!r}")
+        raise TypeError(
+            f"name_or_path must be a str, a path, a list of them or a datasets object, got {type(name_or_path)!r}"
+        )
 
     if isinstance(name_or_path, str) and name_or_path in KNOWN_CORPORA:
+        if config_name is not None:
+            raise CorpusError(
+                f"config_name={config_name!r} does not apply to the known corpus {name_or_path!r}; "
+                "pass its Hub id with the configuration instead"
+            )
         loaders = {"wikitext-2": _load_wikitext2, "wikitext-2-raw": _load_wikitext2_raw, "ptb": _load_ptb}
         corpus = loaders[name_or_path](streaming, split, prefer_hub=prefer_hub, cache_dir=cache_dir)
         return _finish(corpus, split, streaming, source=name_or_path)
@@ -172,13 +201,24 @@ def load_corpus(
     path = Path(raw).expanduser()
     if path.exists():
         path = _resolve(path)
+        if path.is_dir() and _is_saved_dataset(path):
+            if config_name is not None:
+                raise CorpusError(f"config_name={config_name!r} does not apply to a save_to_disk folder ({path})")
+            corpus = _load_saved(path, streaming, text_column)
+            return _finish(corpus, split, streaming, source=str(path))
+        if config_name is not None:
+            if not path.is_dir():
+                raise CorpusError(f"config_name={config_name!r} does not apply to a single file ({path})")
+            corpus = _load_repository_folder(path, config_name, streaming, text_column, cache_dir)
+            return _finish(corpus, split, streaming, source=f"{path} ({config_name})")
         files = _directory_splits(path) if path.is_dir() else {"train": [path]}
         corpus = _load_local_files(files, streaming, text_column, split, cache_dir)
         return _finish(corpus, split, streaming, source=str(path))
 
     if isinstance(name_or_path, str) and _looks_like_hub_id(raw):
-        corpus = _load_hub(raw, streaming, text_column, cache_dir)
-        return _finish(corpus, split, streaming, source=raw)
+        corpus = _load_hub(raw, streaming, text_column, cache_dir, config_name)
+        source = raw if config_name is None else f"{raw} ({config_name})"
+        return _finish(corpus, split, streaming, source=source)
 
     if _looks_like_path(raw) or not isinstance(name_or_path, str):
         raise CorpusError(f"corpus path does not exist: {path.absolute()}")
@@ -284,7 +324,7 @@ def _load_packaged_wikitext2(streaming, split):
 # ----------------------------------------------------------------------------------- Hub
 
 
-def _load_hub(repo_id: str, streaming, text_column, cache_dir):
+def _load_hub(repo_id: str, streaming, text_column, cache_dir, config_name=None):
     var = _offline_var()
     # datasets decides offline mode when it is imported; only then is a cache-only load
     # guaranteed not to touch the network, so otherwise refuse up front.
@@ -293,15 +333,108 @@ def _load_hub(repo_id: str, streaming, text_column, cache_dir):
             f"{repo_id!r} is not a local path, so it was taken as a Hub dataset id, but offline "
             f"mode is on ({var}); download it while online, or pass a local path"
         )
+    config = () if config_name is None else (config_name,)
     try:
-        corpus = datasets.load_dataset(repo_id, streaming=streaming, cache_dir=cache_dir)
+        corpus = datasets.load_dataset(repo_id, *config, streaming=streaming, cache_dir=cache_dir)
     except Exception as e:
         where = " (offline mode: only the local datasets cache was searched)" if var else ""
+        which = "" if config_name is None else f" with configuration {config_name!r}"
         raise CorpusError(
             f"{repo_id!r} is not a local path, so it was taken as a Hub dataset id, "
-            f"but could not be loaded from the Hub{where}: {e}"
+            f"but could not be loaded from the Hub{which}{where}: {e}"
         ) from e
     return _select_text_column(corpus, text_column, repo_id)
+
+
+# ------------------------------------------------------------------- datasets objects
+
+
+def corpus_name(dataset) -> str:
+    """How messages, cards and run records name a corpus: a name or path as given, a list of files
+    joined, a ``datasets`` object by its builder and configuration when it has them."""
+    if isinstance(dataset, _DATASET_OBJECTS):
+        return _object_source(dataset)
+    if isinstance(dataset, (list, tuple)):
+        return ", ".join(os.fspath(p) for p in dataset)
+    return os.fspath(dataset)
+
+
+def _object_source(obj) -> str:
+    """A name for a datasets object in messages: its builder and configuration, when it has them."""
+    first = next(iter(obj.values()), None) if isinstance(obj, dict) else obj
+    info = getattr(first, "info", None)
+    name = getattr(info, "dataset_name", None) or getattr(info, "builder_name", None)
+    config = getattr(info, "config_name", None)
+    kind = type(obj).__name__
+    if not name:
+        return f"the {kind} given"
+    return f"the {kind} {name}" + (f" ({config})" if config and config != "default" else "")
+
+
+def _from_dataset_object(obj, streaming, text_column, source):
+    if isinstance(obj, (datasets.IterableDataset, datasets.IterableDatasetDict)):
+        obj = _with_features(obj)
+    corpus = _select_text_column(obj, text_column, source)
+    if streaming:
+        if isinstance(corpus, datasets.DatasetDict):
+            return datasets.IterableDatasetDict({s: ds.to_iterable_dataset() for s, ds in corpus.items()})
+        return corpus
+    if isinstance(corpus, datasets.IterableDatasetDict):
+        # Without streaming the corpus is wanted in memory: read each stream once.
+        return datasets.DatasetDict(
+            {
+                s: datasets.Dataset.from_dict(
+                    {"text": [row["text"] for row in ds]}, features=_TEXT_FEATURES, split=_split_name(s)
+                )
+                for s, ds in corpus.items()
+            }
+        )
+    return corpus
+
+
+def _split_name(split: str):
+    try:
+        return datasets.NamedSplit(split)
+    except Exception:
+        return None
+
+
+def _with_features(obj):
+    """A stream whose schema is unknown until read (``features`` is None) gets the one its first rows
+    show, so that the text column is chosen as for any other source."""
+    streams = obj if isinstance(obj, datasets.IterableDatasetDict) else {"train": obj}
+    resolved = {}
+    for s, ds in streams.items():
+        if ds.features is None and hasattr(ds, "_resolve_features"):
+            ds = ds._resolve_features()
+        resolved[s] = ds
+    return (
+        datasets.IterableDatasetDict(resolved) if isinstance(obj, datasets.IterableDatasetDict) else resolved["train"]
+    )
+
+
+def _is_saved_dataset(path: Path) -> bool:
+    """Whether `path` is a folder written by ``save_to_disk`` (a DatasetDict or a Dataset)."""
+    return (path / datasets.config.DATASETDICT_JSON_FILENAME).is_file() or (
+        (path / datasets.config.DATASET_INFO_FILENAME).is_file()
+        and (path / datasets.config.DATASET_STATE_JSON_FILENAME).is_file()
+    )
+
+
+def _load_saved(path: Path, streaming, text_column):
+    try:
+        saved = datasets.load_from_disk(str(path))
+    except Exception as e:
+        raise CorpusError(f"could not read the save_to_disk folder {path}: {e}") from e
+    return _from_dataset_object(saved, streaming, text_column, str(path))
+
+
+def _load_repository_folder(path: Path, config_name: str, streaming, text_column, cache_dir):
+    try:
+        corpus = datasets.load_dataset(str(path), config_name, streaming=streaming, cache_dir=cache_dir)
+    except Exception as e:
+        raise CorpusError(f"could not load configuration {config_name!r} of the dataset folder {path}: {e}") from e
+    return _select_text_column(corpus, text_column, f"{path} ({config_name})")
 
 
 def _select_text_column(corpus, text_column, source):

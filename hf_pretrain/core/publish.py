@@ -215,17 +215,62 @@ def _model_index(model_name: str, task: dict, results: dict, entries: tuple) -> 
     return [{"name": model_name, "results": found}] if found else []
 
 
+# Hub ids of the corpora hf-pretrain knows by name.
+HUB_DATASETS = {
+    "wikitext-2": "Salesforce/wikitext",
+    "wikitext-2-raw": "Salesforce/wikitext",
+    "ptb": "ptb-text-only/ptb_text_only",
+}
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Plain YAML for the Hub's metadata parser: an object used twice (the model-index's task) is
+    written out twice, never as an ``&id001`` anchor and ``*id001`` alias."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
+def _hub_dataset_id(dataset) -> Optional[str]:
+    """The Hub id a card's `datasets:` metadata names for `dataset`, or None when it is no Hub
+    dataset (a local file or folder, a datasets object, a bare name)."""
+    if not isinstance(dataset, str):
+        return None
+    if dataset in HUB_DATASETS:
+        return HUB_DATASETS[dataset]
+    from .corpus import _looks_like_hub_id
+
+    if os.path.exists(os.path.expanduser(dataset)) or not _looks_like_hub_id(dataset):
+        return None
+    return dataset
+
+
+def _dataset_description(dataset) -> str:
+    """How the card's text names the corpus: a Hub id or a known name as it is, a local file or folder
+    as a local corpus (it is left out of the `datasets:` metadata)."""
+    from .corpus import _looks_like_path, corpus_name
+
+    if not isinstance(dataset, str):
+        return corpus_name(dataset)
+    if dataset in HUB_DATASETS or _hub_dataset_id(dataset):
+        return dataset
+    if os.path.exists(os.path.expanduser(dataset)) or _looks_like_path(dataset):
+        return f"the local corpus `{dataset}` (not a Hub dataset)"
+    return dataset
+
+
 def render_model_card(
     family: str,
     *,
     model_name: str,
-    dataset: str,
+    dataset,
     hyperparameters: dict,
     results: dict,
     extra: dict,
     tags: tuple = ("word-embeddings",),
     task: dict | None = None,
     eval_results: tuple = WORD_VECTOR_RESULTS,
+    pipeline_tag: str | None = None,
 ) -> str:
     """Fill `model_cards/<family>.md` (a `string.Template`) and prepend YAML metadata for the Hub.
 
@@ -235,14 +280,22 @@ def render_model_card(
     sixth field, at least MIN_MODEL_INDEX_COVERAGE percent of its set is in the vocabulary; a skipped
     evaluation (``*_skipped`` in `results`, no score) is not published. The metadata's `metrics` list
     the published metric types. Templates may use ``$min_coverage``.
+
+    `datasets:` names Hub dataset ids only (a known corpus by its Hub id); a local file or folder or
+    a datasets object is left out of it and described in the card's text (``$dataset``) instead.
+    `pipeline_tag` defaults to the task's type: feature-extraction for word vectors, fill-mask for
+    BERT. The YAML is plain: no anchors or aliases.
     """
+    task = task or {"type": "feature-extraction", "name": "Word similarity and analogy"}
     metadata = {
         "library_name": "hf-pretrain",
-        "license": "cc-by-sa-3.0" if dataset.startswith("wikitext") else "apache-2.0",
+        "pipeline_tag": pipeline_tag or task.get("type") or "feature-extraction",
+        "license": "cc-by-sa-3.0" if isinstance(dataset, str) and dataset.startswith("wikitext") else "apache-2.0",
         "tags": ["hf-pretrain", family, *tags],
-        "datasets": [{"wikitext-2": "Salesforce/wikitext", "ptb": "ptb-text-only/ptb_text_only"}.get(dataset, dataset)],
     }
-    task = task or {"type": "feature-extraction", "name": "Word similarity and analogy"}
+    hub_id = _hub_dataset_id(dataset)
+    if hub_id is not None:
+        metadata["datasets"] = [hub_id]
     index = _model_index(model_name, task, results, eval_results)
     if index:
         metadata["metrics"] = sorted({metric["type"] for result in index[0]["results"] for metric in result["metrics"]})
@@ -265,10 +318,10 @@ def render_model_card(
     template = string.Template((CARD_DIR / f"{family}.md").read_text(encoding="utf-8"))
     body = template.safe_substitute(
         model_name=model_name,
-        dataset=dataset,
+        dataset=_dataset_description(dataset),
         hyperparameters=rows,
         results=result_rows,
         hardware=f"{platform.machine()} CPU, {os.cpu_count()} cores" if not extra.get("device") else extra["device"],
         **{"min_coverage": f"{MIN_MODEL_INDEX_COVERAGE:g}", **{k: v for k, v in extra.items() if k != "device"}},
     )
-    return "---\n" + yaml.safe_dump(metadata, sort_keys=False) + "---\n\n" + body
+    return "---\n" + yaml.dump(metadata, Dumper=_PlainDumper, sort_keys=False) + "---\n\n" + body

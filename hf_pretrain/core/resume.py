@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import uuid
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Optional
 
@@ -65,6 +65,8 @@ def corpus_fingerprint(dataset: str) -> dict:
     """For a local file or folder: each file's name, size and a hash of its first and last MiB (an edit
     that keeps the size and the ends is left to the vocabulary hash, whose counts change). For a
     packaged corpus or a Hub id: its name."""
+    if not isinstance(dataset, (str, os.PathLike)):  # a datasets object handed over in Python
+        return {"name": type(dataset).__name__, "fingerprint": getattr(dataset, "_fingerprint", None)}
     path = Path(dataset)
     if not path.exists():
         return {"name": dataset}
@@ -90,7 +92,8 @@ def run_identity(*arguments, vocabulary: str, dataset: str) -> dict:
     ones in NOT_SHAPING, the vocabulary's hash and the corpus fingerprint."""
     shaping = {}
     for group in arguments:
-        shaping.update({k: v for k, v in asdict(group).items() if k not in NOT_SHAPING})
+        # Field by field, not asdict: that would deep-copy a datasets object given as `dataset`.
+        shaping.update({f.name: getattr(group, f.name) for f in fields(group) if f.name not in NOT_SHAPING})
     return {"arguments": shaping, "vocabulary": vocabulary, "corpus": corpus_fingerprint(dataset)}
 
 

@@ -12,7 +12,7 @@ from typing import Iterable, Iterator, Union
 
 from tqdm.auto import tqdm
 
-from .corpus import load_corpus
+from .corpus import corpus_name, load_corpus
 from .vocab import EncodedCorpus, Vocabulary
 
 # Characters of text encoded at a time: about 1.4 million words of English.
@@ -70,14 +70,17 @@ def corpus_chunks(corpus: Corpus) -> Iterable[EncodedCorpus]:
 
 
 def training_text(
-    dataset: str, text_column: str | None = None, streaming: bool = False
+    dataset, text_column: str | None = None, streaming: bool = False, config_name: str | None = None
 ) -> Union[list[str], LineStream]:
     """The train split's lines: a list, or with `streaming` a `LineStream` that reads them lazily.
 
-    A corpus without a train split is a CorpusError naming the splits it has."""
+    `dataset` is anything `load_corpus` takes (a name, a path, a Hub id with `config_name`, a
+    save_to_disk folder, a `datasets` object). A corpus without a train split is a CorpusError naming
+    the splits it has."""
     if not streaming:
-        return load_corpus(dataset, text_column=text_column, split="train")["text"]
-    return LineStream(load_corpus(dataset, streaming=True, text_column=text_column, split="train"), source=str(dataset))
+        return load_corpus(dataset, text_column=text_column, split="train", config_name=config_name)["text"]
+    corpus = load_corpus(dataset, streaming=True, text_column=text_column, split="train", config_name=config_name)
+    return LineStream(corpus, source=corpus_name(dataset))
 
 
 def build_vocabulary(texts: Union[list[str], LineStream], source: str | None = None, **kwargs) -> Vocabulary:

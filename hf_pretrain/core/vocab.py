@@ -106,7 +106,10 @@ class Vocabulary:
 
     `unk_policy="drop"` removes unknown words from the training stream, as word2vec.c, gensim and d2l
     do; `"keep"` trains `<unk>` like any other word (its count is the sum of everything it replaced).
+    `has_counts` is False only for a vocabulary loaded without its counts (`load(require_counts=False)`).
     """
+
+    has_counts = True
 
     def __init__(self, tokenizer: Tokenizer, counts: Sequence[int], unk_token: str = "<unk>", unk_policy: str = "drop"):
         if unk_policy not in UNK_POLICIES:
@@ -244,21 +247,51 @@ class Vocabulary:
             json.dump({"unk_token": self.unk_token, "unk_policy": self.unk_policy, "counts": self.counts.tolist()}, f)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> "Vocabulary":
+    def load(cls, directory: str | os.PathLike, require_counts: bool = True) -> "Vocabulary":
+        """The vocabulary saved in `directory` by :meth:`save`.
+
+        With `require_counts=False`, a folder holding only `tokenizer.json` (as a plain
+        ``tokenizer.save_pretrained`` writes it) is read too: the unknown token comes from the
+        tokenizer's WordLevel model (or `tokenizer_config.json`), the unknown-word policy is the
+        default `"drop"`, every count is 0 and `has_counts` is False: enough to name vectors, not
+        to train (subsampling and negative sampling need the counts)."""
         tokenizer_path = os.path.join(directory, "tokenizer.json")
         counts_path = os.path.join(directory, COUNTS_FILE)
-        for path in (tokenizer_path, counts_path):
+        required = (tokenizer_path, counts_path) if require_counts else (tokenizer_path,)
+        for path in required:
             if not os.path.isfile(path):
                 raise VocabularyError(f"no vocabulary in {directory}: {os.path.basename(path)} is missing")
+        tokenizer = Tokenizer.from_file(tokenizer_path)
+        if not os.path.isfile(counts_path):
+            unk_token = _saved_unk_token(directory, tokenizer)
+            vocab = cls(tokenizer, [0] * tokenizer.get_vocab_size(), unk_token, "drop")
+            vocab.has_counts = False
+            return vocab
         with open(counts_path, encoding="utf-8") as f:
             meta = json.load(f)
-        tokenizer = Tokenizer.from_file(tokenizer_path)
         if len(meta["counts"]) != tokenizer.get_vocab_size():
             raise VocabularyError(
                 f"{directory}: {COUNTS_FILE} has {len(meta['counts'])} counts but tokenizer.json has "
                 f"{tokenizer.get_vocab_size()} words; they must come from the same vocabulary"
             )
         return cls(tokenizer, meta["counts"], meta["unk_token"], meta["unk_policy"])
+
+
+def _saved_unk_token(directory, tokenizer: Tokenizer) -> str:
+    """The unknown token of a tokenizer saved without `word_counts.json`: its WordLevel model's, else
+    `tokenizer_config.json`'s, else "<unk>"."""
+    unk = getattr(tokenizer.model, "unk_token", None)
+    if isinstance(unk, str) and unk:
+        return unk
+    config_path = os.path.join(directory, "tokenizer_config.json")
+    if os.path.isfile(config_path):
+        with open(config_path, encoding="utf-8") as f:
+            unk = json.load(f).get("unk_token")
+        if isinstance(unk, dict):  # an AddedToken written out
+            unk = unk.get("content")
+        if isinstance(unk, str) and unk:
+            return unk
+    return "<unk>"
 
 
 def _pieces(text: str, limit: int) -> Iterable[str]:

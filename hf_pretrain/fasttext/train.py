@@ -41,6 +41,9 @@ from .vectors import BPE_FILE, FastTextVectors
 class FastTextArguments(EvaluationArguments):
     dataset: str = field(default="wikitext-2", metadata={"help": "wikitext-2, ptb, a text file/folder or a Hub id."})
     text_column: Optional[str] = field(default=None, metadata={"help": "Text column of a Hub dataset."})
+    dataset_config: Optional[str] = field(
+        default=None, metadata={"help": "Configuration (subset) of a Hub dataset, as in load_dataset(id, config)."}
+    )
     streaming: bool = field(
         default=False,
         metadata={"help": "Read the corpus as a stream, a chunk at a time, instead of loading it into memory."},
@@ -105,7 +108,7 @@ def _train_fasttext(args: FastTextArguments, training: TrainingArguments) -> dic
     if training.optimizer != "sgd":
         raise ValueError("fastText trains with SGD and closed-form gradients only (optimizer 'sgd')")
 
-    texts = training_text(args.dataset, args.text_column, args.streaming)
+    texts = training_text(args.dataset, args.text_column, args.streaming, config_name=args.dataset_config)
     vocab = build_vocabulary(
         texts,
         min_count=args.min_count,
@@ -212,6 +215,7 @@ def _write(folder, model, vocab, bpe, vectors, args, training, results):
     vocab.save(folder)
     if bpe is not None:
         bpe.save(os.path.join(folder, BPE_FILE))
+    results["precision"] = str(model.dtype).removeprefix("torch.")  # of the saved weights
     with open(os.path.join(folder, "all_results.json"), "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2)
     config = model.config

@@ -36,6 +36,9 @@ from .cooccurrence import CooccurrenceBatches, build_cooccurrence
 class GloVeArguments(EvaluationArguments):
     dataset: str = field(default="wikitext-2", metadata={"help": "wikitext-2, ptb, a text file/folder or a Hub id."})
     text_column: Optional[str] = field(default=None, metadata={"help": "Text column of a Hub dataset."})
+    dataset_config: Optional[str] = field(
+        default=None, metadata={"help": "Configuration (subset) of a Hub dataset, as in load_dataset(id, config)."}
+    )
     streaming: bool = field(
         default=False,
         metadata={"help": "Read the corpus as a stream, a chunk at a time, instead of loading it into memory."},
@@ -85,7 +88,7 @@ def _train_glove(args: GloVeArguments, training: TrainingArguments) -> dict:
     set_threads(accelerator, training.num_threads)
     set_seed(training.seed)
 
-    texts = training_text(args.dataset, args.text_column, args.streaming)
+    texts = training_text(args.dataset, args.text_column, args.streaming, config_name=args.dataset_config)
     # glove.c's cooccur skips unknown words (the window spans them), so <unk> is never trained.
     vocab = build_vocabulary(
         texts, min_count=args.min_count, max_vocab_size=args.max_vocab_size, unk_policy="drop", lowercase=args.lowercase
@@ -156,6 +159,7 @@ def _write(folder, model, vocab, vectors, args, training, results):
     plot_training(results, os.path.join(folder, "loss.png"), title=f"GloVe on {args.dataset}")
     model.save_pretrained(folder)
     vocab.save(folder)
+    results["precision"] = str(model.dtype).removeprefix("torch.")  # of the saved weights
     with open(os.path.join(folder, "all_results.json"), "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2)
     config = model.config
