@@ -50,6 +50,15 @@ for _config, _model in ((Word2VecConfig, Word2VecModel), (FastTextConfig, FastTe
 AutoConfig.register(HfpBertConfig.model_type, HfpBertConfig, exist_ok=True)
 AutoModel.register(HfpBertConfig, HfpBertModel, exist_ok=True)
 AutoModelForPreTraining.register(HfpBertConfig, HfpBertForPreTraining, exist_ok=True)
+# The task heads, as transformers' BERT has them: each loads the encoder from a pretraining folder.
+import transformers as _transformers  # noqa: E402
+
+from . import bert as _bert  # noqa: E402
+from .bert.modeling_bert import AUTO_CLASSES as _BERT_AUTO_CLASSES  # noqa: E402
+
+for _auto, _name in _BERT_AUTO_CLASSES.items():
+    if _auto not in ("AutoModel", "AutoModelForPreTraining"):
+        getattr(_transformers, _auto).register(HfpBertConfig, getattr(_bert, _name), exist_ok=True)
 
 # And this makes every saved folder carry its configuration and modeling files, with an `auto_map`
 # in config.json, so that `AutoModel.from_pretrained(folder, trust_remote_code=True)` works where
@@ -59,4 +68,5 @@ for _config, _model in ((Word2VecConfig, Word2VecModel), (FastTextConfig, FastTe
     _model.register_for_auto_class("AutoModel")
 HfpBertConfig.register_for_auto_class()
 HfpBertModel.register_for_auto_class("AutoModel")
-HfpBertForPreTraining.register_for_auto_class("AutoModelForPreTraining")
+for _auto, _name in _BERT_AUTO_CLASSES.items():
+    getattr(_bert, _name).register_for_auto_class(_auto)

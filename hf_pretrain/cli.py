@@ -33,7 +33,10 @@ EXPORT_FORMATS = {
     "glove": (False, ".txt"),
     "fasttext-vec": (True, ".vec"),
     "fasttext-bin": (None, ".bin"),  # the fastText reference's model file (fastText models only)
+    "sentence-transformers": (None, ""),  # a folder: SentenceTransformer(OUT), one StaticEmbedding module
+    "model2vec": (None, ""),  # a folder: model2vec.StaticModel.from_pretrained(OUT)
 }
+FOLDER_FORMATS = ("sentence-transformers", "model2vec")
 
 
 # ---------------------------------------------------------------------------- loading
@@ -152,6 +155,8 @@ def cmd_evaluate(args) -> None:
 
 def cmd_export(args) -> None:
     folder, out = Path(args.model), Path(args.out)
+    if args.format in FOLDER_FORMATS:
+        return export_static(folder, out, args)
     vectors = load_word_vectors(folder, "export")
     write_header, _ = EXPORT_FORMATS[args.format]
     check_export_target(folder, out, args.overwrite)
@@ -173,6 +178,23 @@ def cmd_export(args) -> None:
     finally:
         temporary.unlink(missing_ok=True)
     print(f"wrote {len(vectors)} words x {vectors.vector_size} dimensions to {out} ({args.format})")
+
+
+def export_static(folder: Path, out: Path, args) -> None:
+    """A sentence-transformers or model2vec folder, written by those libraries (see vectors.static)."""
+    from hf_pretrain.vectors import static
+
+    require_word_vectors(folder, "export")
+    if out.exists() and (out.resolve() == folder.resolve() or not out.is_dir()):
+        raise UserError(f"{out} is {'the model folder' if out.is_dir() else 'a file'}: give a new folder to write")
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise UserError(f"{out} is not empty: pass --overwrite to write into it, or choose another folder")
+    write = static.to_sentence_transformers if args.format == "sentence-transformers" else static.to_model2vec
+    try:
+        write(folder, out)
+    except (OSError, ValueError, KeyError) as err:
+        raise UserError(f"cannot export {folder} as {args.format}: {err}") from None
+    print(f"wrote {folder} to {out} ({args.format})")
 
 
 def fasttext_vectors(folder: Path, vectors):
@@ -389,18 +411,21 @@ def _word_vector_commands(add) -> None:
             f"{PROG} export outputs/glove glove.txt --format glove             # no header",
             f"{PROG} export outputs/fasttext vectors.vec --format fasttext-vec",
             f"{PROG} export outputs/fasttext model.bin --format fasttext-bin   # fasttext.load_model, gensim",
+            f"{PROG} export outputs/word2vec st-model --format sentence-transformers  # SentenceTransformer(...)",
+            f"{PROG} export outputs/word2vec m2v-model --format model2vec      # StaticModel.from_pretrained(...)",
         ],
         cmd_export,
     )
     sub.add_argument("model", metavar="MODEL", help="a saved word2vec, GloVe or fastText folder (or WordVectors.save)")
-    sub.add_argument("out", metavar="OUT", help="the file to write")
+    sub.add_argument("out", metavar="OUT", help="the file to write (a folder for sentence-transformers / model2vec)")
     sub.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     sub.add_argument(
         "--format",
         choices=tuple(EXPORT_FORMATS),
         default="word2vec",
         help="word2vec text ('N D' header; the default), GloVe text (no header), fastText .vec, or the fastText "
-        "reference's .bin (fastText models with char n-grams and mean composition; unseen words keep their vectors)",
+        "reference's .bin (fastText models with char n-grams and mean composition; unseen words keep their vectors), "
+        "or a static sentence embedder folder for sentence-transformers or model2vec (the mean of the known words)",
     )
 
 

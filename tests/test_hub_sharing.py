@@ -296,7 +296,13 @@ def test_model_cards_parse_and_their_code_runs(folders):
     for family, folder in folders.items():
         text = (folder / "README.md").read_text(encoding="utf-8")
         card = huggingface_hub.ModelCard(text).data
-        assert card.library_name == "hf-pretrain" and card.license and not card.datasets and card.pipeline_tag and family in card.tags
+        assert (
+            card.library_name == "hf-pretrain"
+            and card.license
+            and not card.datasets
+            and card.pipeline_tag
+            and family in card.tags
+        )
         for heading in ("## How to use", "## Training", "## Limitations"):
             assert heading in text, (family, heading)
         assert "Corpus:" in text and "Runtime:" in text and "CPU" in text

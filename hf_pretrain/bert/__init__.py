@@ -1,8 +1,13 @@
 from .configuration_bert import PRESETS, HfpBertConfig
 from .encoding import BertEncoding, get_bert_encoding
 from .modeling_bert import (
+    HfpBertForMaskedLM,
+    HfpBertForNextSentencePrediction,
     HfpBertForPreTraining,
     HfpBertForPreTrainingOutput,
+    HfpBertForQuestionAnswering,
+    HfpBertForSequenceClassification,
+    HfpBertForTokenClassification,
     HfpBertModel,
     HfpBertPreTrainedModel,
 )
@@ -11,6 +16,11 @@ __all__ = [
     "PRESETS",
     "BertEncoding",
     "HfpBertConfig",
+    "HfpBertForMaskedLM",
+    "HfpBertForNextSentencePrediction",
+    "HfpBertForQuestionAnswering",
+    "HfpBertForSequenceClassification",
+    "HfpBertForTokenClassification",
     "HfpBertForPreTraining",
     "HfpBertForPreTrainingOutput",
     "HfpBertModel",

@@ -46,6 +46,8 @@ class HfpBertConfig(PretrainedConfig):
             ±1/sqrt(fan_in)), which is what the book's d2l code gets.
         pad_token_id: id of the padding token (its embedding row starts at zero).
         tie_word_embeddings: share the masked-LM decoder's weight with the token embeddings.
+        classifier_dropout: dropout before the classifier of the sequence and token classification
+            heads; None: `hidden_dropout_prob`, as in transformers' `BertConfig`.
 
     `HfpBertConfig.from_preset("d2l-small" | "base" | "large", vocab_size=...)` gives the book's
     model or BERT-Base / BERT-Large.
@@ -70,6 +72,7 @@ class HfpBertConfig(PretrainedConfig):
         initializer: str = "bert",
         pad_token_id: int = 0,
         tie_word_embeddings: bool = True,
+        classifier_dropout: float | None = None,
         **kwargs,
     ):
         sizes = {
@@ -96,6 +99,10 @@ class HfpBertConfig(PretrainedConfig):
         ):
             if not isinstance(value, (int, float)) or not 0 <= value < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+        if classifier_dropout is not None and (
+            not isinstance(classifier_dropout, (int, float)) or not 0 <= classifier_dropout < 1
+        ):
+            raise ValueError(f"classifier_dropout must be None or in [0, 1), got {classifier_dropout!r}")
         for name, value in (("layer_norm_eps", layer_norm_eps), ("initializer_range", initializer_range)):
             if not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value!r}")
@@ -118,6 +125,7 @@ class HfpBertConfig(PretrainedConfig):
         self.initializer = initializer
         self.pad_token_id = pad_token_id
         self.tie_word_embeddings = tie_word_embeddings
+        self.classifier_dropout = classifier_dropout
         super().__init__(**kwargs)
 
     @classmethod

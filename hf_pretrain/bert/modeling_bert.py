@@ -1,5 +1,8 @@
-"""BERT (Devlin et al., 2019) as `PreTrainedModel`s: the encoder and the pretraining model (masked
-language modelling + next sentence prediction).
+"""BERT (Devlin et al., 2019) as `PreTrainedModel`s: the encoder, the pretraining model (masked
+language modelling + next sentence prediction), and the task heads of transformers' BERT family
+(`...ForMaskedLM`, `...ForNextSentencePrediction`, `...ForSequenceClassification`,
+`...ForTokenClassification`, `...ForQuestionAnswering`), each loading the encoder (`bert.*`) and
+whatever pretraining head it shares (`cls.*`) from a pretraining folder.
 
 Module and parameter names follow transformers' `BertModel` / `BertForPreTraining`, so a state dict
 moves between the two unchanged (`to_transformers()` does that), and `_tied_weights_keys` is
@@ -18,8 +21,20 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
-from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.modeling_outputs import (
+    BaseModelOutputWithPooling,
+    MaskedLMOutput,
+    NextSentencePredictorOutput,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
 from transformers.utils import ModelOutput
+
+try:
+    from transformers.modeling_layers import GradientCheckpointingLayer
+except ImportError:  # transformers before 4.52: no gradient checkpointing through this mechanism
+    GradientCheckpointingLayer = nn.Module
 
 try:
     from .configuration_bert import HfpBertConfig
@@ -71,6 +86,8 @@ class HfpBertForPreTrainingOutput(ModelOutput):
     seq_relationship_logits: Optional[torch.Tensor] = None
     last_hidden_state: Optional[torch.Tensor] = None
     masked_lm_logits: Optional[torch.Tensor] = None
+    hidden_states: Optional[tuple] = None
+    attentions: Optional[tuple] = None
 
 
 class HfpBertEmbeddings(nn.Module):
@@ -84,17 +101,18 @@ class HfpBertEmbeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, input_ids, token_type_ids=None, position_ids=None) -> torch.Tensor:
-        length = input_ids.shape[1]
+    def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None) -> torch.Tensor:
+        """`input_ids` [batch, length], or `inputs_embeds` [batch, length, hidden] in place of the
+        token embeddings."""
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids)
+        batch, length = inputs_embeds.shape[:2]
+        device = inputs_embeds.device
         if position_ids is None:
-            position_ids = torch.arange(length, device=input_ids.device)[None, :]
+            position_ids = torch.arange(length, device=device)[None, :]
         if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)
-        embeddings = (
-            self.word_embeddings(input_ids)
-            + self.token_type_embeddings(token_type_ids)
-            + self.position_embeddings(position_ids)
-        )
+            token_type_ids = torch.zeros((batch, length), dtype=torch.long, device=device)
+        embeddings = inputs_embeds + self.token_type_embeddings(token_type_ids) + self.position_embeddings(position_ids)
         return self.dropout(self.LayerNorm(embeddings))
 
 
@@ -109,10 +127,18 @@ class HfpBertSelfAttention(nn.Module):
         self.dropout_prob = config.attention_probs_dropout_prob
 
     def forward(
-        self, hidden_states: torch.Tensor, attention_bias: Optional[torch.Tensor], packing: Optional[tuple] = None
-    ) -> torch.Tensor:
+        self,
+        hidden_states: torch.Tensor,
+        attention_bias: Optional[torch.Tensor],
+        packing: Optional[tuple] = None,
+        output_attentions: bool = False,
+    ):
         """`hidden_states` [batch, length, hidden], or with `packing` = (kept positions, batch, length)
-        the real tokens only [tokens, hidden], which are laid out padded for the attention alone."""
+        the real tokens only [tokens, hidden], which are laid out padded for the attention alone.
+
+        Returns the context and, with `output_attentions`, the attention weights [batch, heads,
+        length, length] (after dropout, as transformers returns them), else None. The weights need
+        the attention spelt out; without them it runs as one `scaled_dot_product_attention`."""
         if packing is None:
             batch, length, _ = hidden_states.shape
         else:
@@ -126,11 +152,19 @@ class HfpBertSelfAttention(nn.Module):
             # Under autocast the bias (float32) and the projections (bf16/fp16) differ, and a mask of
             # another dtype sends SDPA to its slow reference kernel; the clamp keeps it finite.
             attention_bias = attention_bias.clamp(min=torch.finfo(query.dtype).min).to(query.dtype)
-        context = F.scaled_dot_product_attention(
-            query, key, value, attn_mask=attention_bias, dropout_p=self.dropout_prob if self.training else 0.0
-        )
+        weights = None
+        if output_attentions:
+            scores = query @ key.transpose(-1, -2) / self.head_size**0.5
+            if attention_bias is not None:
+                scores = scores + attention_bias
+            weights = F.dropout(scores.softmax(dim=-1), p=self.dropout_prob, training=self.training)
+            context = weights @ value
+        else:
+            context = F.scaled_dot_product_attention(
+                query, key, value, attn_mask=attention_bias, dropout_p=self.dropout_prob if self.training else 0.0
+            )
         context = context.transpose(1, 2).reshape(batch, length, -1)
-        return context if packing is None else context.view(batch * length, -1).index_select(0, kept)
+        return (context if packing is None else context.view(batch * length, -1).index_select(0, kept)), weights
 
 
 def _pad(tokens: torch.Tensor, packing: Optional[tuple]) -> torch.Tensor:
@@ -160,8 +194,9 @@ class HfpBertAttention(nn.Module):
         self.self = HfpBertSelfAttention(config)
         self.output = HfpBertSelfOutput(config)
 
-    def forward(self, hidden_states, attention_bias, packing=None):
-        return self.output(self.self(hidden_states, attention_bias, packing), hidden_states)
+    def forward(self, hidden_states, attention_bias, packing=None, output_attentions=False):
+        context, weights = self.self(hidden_states, attention_bias, packing, output_attentions)
+        return self.output(context, hidden_states), weights
 
 
 class HfpBertIntermediate(nn.Module):
@@ -185,9 +220,10 @@ class HfpBertOutput(nn.Module):
         return self.LayerNorm(self.dropout(self.dense(hidden_states)) + residual)
 
 
-class HfpBertLayer(nn.Module):
+class HfpBertLayer(GradientCheckpointingLayer):
     """One post-LN Transformer encoder block: self-attention, then the position-wise feed-forward
-    network, each followed by add & norm."""
+    network, each followed by add & norm. With `model.gradient_checkpointing_enable()` its
+    activations are recomputed in the backward pass instead of kept."""
 
     def __init__(self, config: HfpBertConfig):
         super().__init__()
@@ -195,9 +231,9 @@ class HfpBertLayer(nn.Module):
         self.intermediate = HfpBertIntermediate(config)
         self.output = HfpBertOutput(config)
 
-    def forward(self, hidden_states, attention_bias, packing=None):
-        attended = self.attention(hidden_states, attention_bias, packing)
-        return self.output(self.intermediate(attended), attended)
+    def forward(self, hidden_states, attention_bias, packing=None, output_attentions=False):
+        attended, weights = self.attention(hidden_states, attention_bias, packing, output_attentions)
+        return self.output(self.intermediate(attended), attended), weights
 
 
 class HfpBertEncoder(nn.Module):
@@ -205,10 +241,23 @@ class HfpBertEncoder(nn.Module):
         super().__init__()
         self.layer = nn.ModuleList(HfpBertLayer(config) for _ in range(config.num_hidden_layers))
 
-    def forward(self, hidden_states, attention_bias, packing=None):
+    def forward(self, hidden_states, attention_bias, packing=None, output_hidden_states=False, output_attentions=False):
+        """The last hidden states, the input and every layer's output (with `output_hidden_states`,
+        else None; padded [batch, length, hidden] under `packing`) and every layer's attention
+        weights (with `output_attentions`, else None)."""
+        all_hidden = [_pad(hidden_states, packing)] if output_hidden_states else None
+        all_attentions = [] if output_attentions else None
         for layer in self.layer:
-            hidden_states = layer(hidden_states, attention_bias, packing)
-        return hidden_states
+            hidden_states, weights = layer(hidden_states, attention_bias, packing, output_attentions)
+            if output_hidden_states:
+                all_hidden.append(_pad(hidden_states, packing))
+            if output_attentions:
+                all_attentions.append(weights)
+        return (
+            hidden_states,
+            None if all_hidden is None else tuple(all_hidden),
+            None if all_attentions is None else tuple(all_attentions),
+        )
 
 
 class HfpBertPooler(nn.Module):
@@ -259,6 +308,7 @@ class HfpBertPreTrainedModel(PreTrainedModel):
     base_model_prefix = "bert"
     main_input_name = "input_ids"
     _no_split_modules = ["HfpBertEmbeddings", "HfpBertLayer"]
+    supports_gradient_checkpointing = True
     # The transformers class with the same layout, for `to_transformers`.
     _transformers_class_name = "BertModel"
 
@@ -293,6 +343,18 @@ class HfpBertPreTrainedModel(PreTrainedModel):
         elif isinstance(module, HfpBertLMPredictionHead):
             init.zeros_(module.bias)
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        # As with transformers' BERT checkpoints, every head loads from any folder of the family (the
+        # encoder from a fine-tuned one, a task head from the pretraining one): with
+        # trust_remote_code each Auto class needs its own auto_map entry, next to this class's.
+        if self._auto_class is not None:
+            module = type(self).__module__.split(".")[-1]
+            self.config.auto_map = {
+                **(getattr(self.config, "auto_map", None) or {}),
+                **{auto: f"{module}.{name}" for auto, name in AUTO_CLASSES.items()},
+            }
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     def to_transformers(self):
         """The same model as transformers' own BERT class (`BertModel` or `BertForPreTraining`), same
         weights, same device and dtype, same train/eval mode."""
@@ -300,6 +362,9 @@ class HfpBertPreTrainedModel(PreTrainedModel):
 
         config = transformers.BertConfig(
             **{name: getattr(self.config, name) for name in _BERT_CONFIG_ATTRIBUTES},
+            classifier_dropout=getattr(self.config, "classifier_dropout", None),
+            id2label=self.config.id2label,
+            problem_type=self.config.problem_type,
             architectures=[self._transformers_class_name],
         )
         parameter = next(self.parameters())
@@ -311,13 +376,14 @@ class HfpBertPreTrainedModel(PreTrainedModel):
 
 
 class HfpBertModel(HfpBertPreTrainedModel):
-    """The BERT encoder: embeddings, `num_hidden_layers` post-LN Transformer layers and the pooler."""
+    """The BERT encoder: embeddings, `num_hidden_layers` post-LN Transformer layers and the pooler
+    (left out with `add_pooling_layer=False`, as the token-level heads do)."""
 
-    def __init__(self, config: HfpBertConfig):
+    def __init__(self, config: HfpBertConfig, add_pooling_layer: bool = True):
         super().__init__(config)
         self.embeddings = HfpBertEmbeddings(config)
         self.encoder = HfpBertEncoder(config)
-        self.pooler = HfpBertPooler(config)
+        self.pooler = HfpBertPooler(config) if add_pooling_layer else None
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:
@@ -328,15 +394,23 @@ class HfpBertModel(HfpBertPreTrainedModel):
 
     def forward(
         self,
-        input_ids: torch.Tensor,
+        input_ids: Optional[torch.Tensor] = None,
         attention_mask: Optional[torch.Tensor] = None,
         token_type_ids: Optional[torch.Tensor] = None,
         position_ids: Optional[torch.Tensor] = None,
+        inputs_embeds: Optional[torch.Tensor] = None,
+        output_attentions: Optional[bool] = None,
+        output_hidden_states: Optional[bool] = None,
         return_dict: Optional[bool] = None,
         skip_padding: bool = False,
+        **kwargs,
     ):
-        """`input_ids` [batch, length]; `attention_mask` 1 for real tokens and 0 for padding, which no
-        position attends to; `token_type_ids` the segment of each token (default 0).
+        """`input_ids` [batch, length] or `inputs_embeds` [batch, length, hidden] (one of the two);
+        `attention_mask` 1 for real tokens and 0 for padding, which no position attends to;
+        `token_type_ids` the segment of each token (default 0). `output_hidden_states`: also return
+        the embeddings' output and every layer's ([batch, length, hidden] each, num_hidden_layers + 1
+        of them); `output_attentions`: every layer's attention weights [batch, heads, length,
+        length]. Both default to the config's, as in transformers.
 
         With `skip_padding`, the projections, feed-forward networks and LayerNorms run on the real
         tokens only (the attention sees them padded again), and the hidden states of padding
@@ -346,33 +420,51 @@ class HfpBertModel(HfpBertPreTrainedModel):
 
         Raises:
             ValueError: an input longer than `config.max_position_embeddings`, which has no
-                position embedding.
+                position embedding; both or neither of `input_ids` and `inputs_embeds`.
         """
-        if input_ids.dim() != 2:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("give exactly one of input_ids and inputs_embeds")
+        if input_ids is not None and input_ids.dim() != 2:
             raise ValueError(f"input_ids must be [batch, length], got shape {tuple(input_ids.shape)}")
-        if input_ids.shape[1] > self.config.max_position_embeddings:
+        if inputs_embeds is not None and inputs_embeds.dim() != 3:
+            raise ValueError(f"inputs_embeds must be [batch, length, hidden], got shape {tuple(inputs_embeds.shape)}")
+        length = (input_ids if input_ids is not None else inputs_embeds).shape[1]
+        if length > self.config.max_position_embeddings:
             raise ValueError(
-                f"input of {input_ids.shape[1]} tokens is longer than max_position_embeddings "
+                f"input of {length} tokens is longer than max_position_embeddings "
                 f"({self.config.max_position_embeddings}); truncate it (e.g. tokenizer(..., truncation=True, "
                 f"max_length={self.config.max_position_embeddings}))"
             )
-        hidden_states = self.embeddings(input_ids, token_type_ids, position_ids)
+        config = self.config
+        output_attentions = (
+            output_attentions if output_attentions is not None else getattr(config, "output_attentions", False)
+        )
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else getattr(config, "output_hidden_states", False)
+        )
+        hidden_states = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
         attention_bias = _attention_bias(attention_mask, hidden_states.dtype)
         batch, length, hidden_size = hidden_states.shape
         if skip_padding and attention_mask is not None and not bool(attention_mask.all()):
             # Every layer but the attention works token by token: run those on the real tokens only.
             packing = (attention_mask.reshape(-1).nonzero().squeeze(1), batch, length)
             packed = hidden_states.reshape(batch * length, hidden_size).index_select(0, packing[0])
-            hidden_states = _pad(self.encoder(packed, attention_bias, packing), packing).view(
-                batch, length, hidden_size
+            hidden_states, all_hidden, attentions = self.encoder(
+                packed, attention_bias, packing, output_hidden_states, output_attentions
             )
+            hidden_states = _pad(hidden_states, packing).view(batch, length, hidden_size)
+            if all_hidden is not None:
+                all_hidden = tuple(h.view(batch, length, hidden_size) for h in all_hidden)
         else:
-            hidden_states = self.encoder(hidden_states, attention_bias)
-        pooled = self.pooler(hidden_states)
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        if not return_dict:
-            return hidden_states, pooled
-        return BaseModelOutputWithPooling(last_hidden_state=hidden_states, pooler_output=pooled)
+            hidden_states, all_hidden, attentions = self.encoder(
+                hidden_states, attention_bias, None, output_hidden_states, output_attentions
+            )
+        pooled = self.pooler(hidden_states) if self.pooler is not None else None
+        output = BaseModelOutputWithPooling(
+            last_hidden_state=hidden_states, pooler_output=pooled, hidden_states=all_hidden, attentions=attentions
+        )
+        return_dict = return_dict if return_dict is not None else config.return_dict
+        return output if return_dict else output.to_tuple()
 
 
 class HfpBertForPreTraining(HfpBertPreTrainedModel):
@@ -400,24 +492,13 @@ class HfpBertForPreTraining(HfpBertPreTrainedModel):
     def get_output_embeddings(self) -> nn.Linear:
         return self.cls.predictions.decoder
 
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        # As with transformers' BERT checkpoints, AutoModel loads the encoder from the same folder:
-        # with trust_remote_code that needs its own auto_map entry, next to AutoModelForPreTraining's.
-        if self._auto_class is not None:
-            module = HfpBertModel.__module__.split(".")[-1]
-            self.config.auto_map = {
-                **(getattr(self.config, "auto_map", None) or {}),
-                "AutoModel": f"{module}.HfpBertModel",
-            }
-        return super().save_pretrained(save_directory, *args, **kwargs)
-
     def set_output_embeddings(self, new_embeddings: nn.Linear):
         self.cls.predictions.decoder = new_embeddings
         self.cls.predictions.bias = new_embeddings.bias
 
     def forward(
         self,
-        input_ids: torch.Tensor,
+        input_ids: Optional[torch.Tensor] = None,
         attention_mask: Optional[torch.Tensor] = None,
         token_type_ids: Optional[torch.Tensor] = None,
         position_ids: Optional[torch.Tensor] = None,
@@ -426,6 +507,10 @@ class HfpBertForPreTraining(HfpBertPreTrainedModel):
         return_dict: Optional[bool] = None,
         output_logits: Optional[bool] = None,
         skip_padding: bool = False,
+        inputs_embeds: Optional[torch.Tensor] = None,
+        output_attentions: Optional[bool] = None,
+        output_hidden_states: Optional[bool] = None,
+        **kwargs,
     ):
         """Arguments as transformers' `BertForPreTraining`: `labels` [batch, length] holds the
         original token at masked positions and -100 elsewhere; `next_sentence_label` [batch] is 0
@@ -449,14 +534,18 @@ class HfpBertForPreTraining(HfpBertPreTrainedModel):
         Raises:
             ValueError: an input longer than `config.max_position_embeddings`.
         """
-        hidden_states, pooled = self.bert(
+        outputs = self.bert(
             input_ids,
             attention_mask=attention_mask,
             token_type_ids=token_type_ids,
             position_ids=position_ids,
-            return_dict=False,
+            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
             skip_padding=skip_padding,
         )
+        hidden_states, pooled = outputs.last_hidden_state, outputs.pooler_output
         nsp_logits = self.cls.seq_relationship(pooled)
         if output_logits is None:
             output_logits = labels is None
@@ -489,9 +578,336 @@ class HfpBertForPreTraining(HfpBertPreTrainedModel):
             seq_relationship_logits=nsp_logits,
             last_hidden_state=hidden_states,
             masked_lm_logits=masked_lm_logits,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
         )
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         return output if return_dict else output.to_tuple()
+
+
+class HfpBertOnlyMLMHead(nn.Module):
+    def __init__(self, config: HfpBertConfig):
+        super().__init__()
+        self.predictions = HfpBertLMPredictionHead(config)
+
+    def forward(self, sequence_output: torch.Tensor) -> torch.Tensor:
+        return self.predictions(sequence_output)
+
+
+class HfpBertOnlyNSPHead(nn.Module):
+    def __init__(self, config: HfpBertConfig):
+        super().__init__()
+        self.seq_relationship = nn.Linear(config.hidden_size, 2)
+
+    def forward(self, pooled_output: torch.Tensor) -> torch.Tensor:
+        return self.seq_relationship(pooled_output)
+
+
+def _finish(output: ModelOutput, return_dict: Optional[bool], config) -> object:
+    return_dict = return_dict if return_dict is not None else config.return_dict
+    return output if return_dict else output.to_tuple()
+
+
+def _classifier_dropout(config: HfpBertConfig) -> nn.Dropout:
+    dropout = getattr(config, "classifier_dropout", None)
+    return nn.Dropout(dropout if dropout is not None else config.hidden_dropout_prob)
+
+
+class HfpBertForMaskedLM(HfpBertPreTrainedModel):
+    """BERT with the masked-LM head only (transformers' `BertForMaskedLM`): loads the encoder and
+    `cls.predictions` from a pretraining folder, and is what the fill-mask pipeline runs.
+
+    `labels` [batch, length]: the original token at masked positions, -100 elsewhere; the loss is
+    their mean cross-entropy."""
+
+    _tied_weights_keys = {
+        "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+        "cls.predictions.decoder.bias": "cls.predictions.bias",
+    }
+    _keys_to_ignore_on_load_unexpected = [r"pooler", r"seq_relationship"]
+    _transformers_class_name = "BertForMaskedLM"
+
+    def __init__(self, config: HfpBertConfig):
+        super().__init__(config)
+        self.bert = HfpBertModel(config, add_pooling_layer=False)
+        self.cls = HfpBertOnlyMLMHead(config)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.cls.predictions.decoder
+
+    def set_output_embeddings(self, new_embeddings: nn.Linear):
+        self.cls.predictions.decoder = new_embeddings
+        self.cls.predictions.bias = new_embeddings.bias
+
+    def forward(
+        self,
+        input_ids: Optional[torch.Tensor] = None,
+        attention_mask: Optional[torch.Tensor] = None,
+        token_type_ids: Optional[torch.Tensor] = None,
+        position_ids: Optional[torch.Tensor] = None,
+        inputs_embeds: Optional[torch.Tensor] = None,
+        labels: Optional[torch.Tensor] = None,
+        output_attentions: Optional[bool] = None,
+        output_hidden_states: Optional[bool] = None,
+        return_dict: Optional[bool] = None,
+        **kwargs,
+    ):
+        outputs = self.bert(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        logits = self.cls(outputs.last_hidden_state)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.float().view(-1, self.config.vocab_size), labels.view(-1))
+        output = MaskedLMOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+        return _finish(output, return_dict, self.config)
+
+
+class HfpBertForNextSentencePrediction(HfpBertPreTrainedModel):
+    """BERT with the next sentence prediction head only (transformers'
+    `BertForNextSentencePrediction`); `labels` [batch]: 0 when sentence B follows A, 1 when B is
+    random."""
+
+    _keys_to_ignore_on_load_unexpected = [r"cls\.predictions"]
+    _transformers_class_name = "BertForNextSentencePrediction"
+
+    def __init__(self, config: HfpBertConfig):
+        super().__init__(config)
+        self.bert = HfpBertModel(config)
+        self.cls = HfpBertOnlyNSPHead(config)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: Optional[torch.Tensor] = None,
+        attention_mask: Optional[torch.Tensor] = None,
+        token_type_ids: Optional[torch.Tensor] = None,
+        position_ids: Optional[torch.Tensor] = None,
+        inputs_embeds: Optional[torch.Tensor] = None,
+        labels: Optional[torch.Tensor] = None,
+        output_attentions: Optional[bool] = None,
+        output_hidden_states: Optional[bool] = None,
+        return_dict: Optional[bool] = None,
+        **kwargs,
+    ):
+        outputs = self.bert(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        logits = self.cls(outputs.pooler_output)
+        loss = None if labels is None else F.cross_entropy(logits.float(), labels.view(-1))
+        output = NextSentencePredictorOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+        return _finish(output, return_dict, self.config)
+
+
+class HfpBertForSequenceClassification(HfpBertPreTrainedModel):
+    """BERT with a linear classifier on the pooled [CLS] vector (transformers'
+    `BertForSequenceClassification`), `config.num_labels` outputs.
+
+    The loss follows `config.problem_type`, set from the first `labels` when None as transformers
+    does: one label → "regression" (mean squared error); integer labels → "single_label_classification"
+    (cross-entropy); otherwise "multi_label_classification" (binary cross-entropy on the logits)."""
+
+    _keys_to_ignore_on_load_unexpected = [r"cls\."]
+    _transformers_class_name = "BertForSequenceClassification"
+
+    def __init__(self, config: HfpBertConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.bert = HfpBertModel(config)
+        self.dropout = _classifier_dropout(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: Optional[torch.Tensor] = None,
+        attention_mask: Optional[torch.Tensor] = None,
+        token_type_ids: Optional[torch.Tensor] = None,
+        position_ids: Optional[torch.Tensor] = None,
+        inputs_embeds: Optional[torch.Tensor] = None,
+        labels: Optional[torch.Tensor] = None,
+        output_attentions: Optional[bool] = None,
+        output_hidden_states: Optional[bool] = None,
+        return_dict: Optional[bool] = None,
+        **kwargs,
+    ):
+        outputs = self.bert(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        logits = self.classifier(self.dropout(outputs.pooler_output))
+        loss = None
+        if labels is not None:
+            if self.config.problem_type is None:
+                if self.num_labels == 1:
+                    self.config.problem_type = "regression"
+                elif labels.dtype in (torch.long, torch.int):
+                    self.config.problem_type = "single_label_classification"
+                else:
+                    self.config.problem_type = "multi_label_classification"
+            if self.config.problem_type == "regression":
+                if self.num_labels == 1:
+                    loss = F.mse_loss(logits.squeeze().float(), labels.squeeze().float())
+                else:
+                    loss = F.mse_loss(logits.float(), labels.float())
+            elif self.config.problem_type == "single_label_classification":
+                loss = F.cross_entropy(logits.float().view(-1, self.num_labels), labels.view(-1))
+            else:
+                loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+        output = SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+        return _finish(output, return_dict, self.config)
+
+
+class HfpBertForTokenClassification(HfpBertPreTrainedModel):
+    """BERT with a linear classifier on every position (transformers' `BertForTokenClassification`);
+    `labels` [batch, length] in [0, num_labels) or -100 (ignored); the loss is their mean
+    cross-entropy."""
+
+    _keys_to_ignore_on_load_unexpected = [r"pooler", r"cls\."]
+    _transformers_class_name = "BertForTokenClassification"
+
+    def __init__(self, config: HfpBertConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.bert = HfpBertModel(config, add_pooling_layer=False)
+        self.dropout = _classifier_dropout(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: Optional[torch.Tensor] = None,
+        attention_mask: Optional[torch.Tensor] = None,
+        token_type_ids: Optional[torch.Tensor] = None,
+        position_ids: Optional[torch.Tensor] = None,
+        inputs_embeds: Optional[torch.Tensor] = None,
+        labels: Optional[torch.Tensor] = None,
+        output_attentions: Optional[bool] = None,
+        output_hidden_states: Optional[bool] = None,
+        return_dict: Optional[bool] = None,
+        **kwargs,
+    ):
+        outputs = self.bert(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        logits = self.classifier(self.dropout(outputs.last_hidden_state))
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.float().view(-1, self.num_labels), labels.view(-1))
+        output = TokenClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+        return _finish(output, return_dict, self.config)
+
+
+class HfpBertForQuestionAnswering(HfpBertPreTrainedModel):
+    """BERT with a span head (transformers' `BertForQuestionAnswering`): start and end scores at
+    every position. The loss is the mean of the start and end cross-entropies; positions outside the
+    input are clamped to its length and ignored, as in transformers."""
+
+    _keys_to_ignore_on_load_unexpected = [r"pooler", r"cls\."]
+    _transformers_class_name = "BertForQuestionAnswering"
+
+    def __init__(self, config: HfpBertConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.bert = HfpBertModel(config, add_pooling_layer=False)
+        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: Optional[torch.Tensor] = None,
+        attention_mask: Optional[torch.Tensor] = None,
+        token_type_ids: Optional[torch.Tensor] = None,
+        position_ids: Optional[torch.Tensor] = None,
+        inputs_embeds: Optional[torch.Tensor] = None,
+        start_positions: Optional[torch.Tensor] = None,
+        end_positions: Optional[torch.Tensor] = None,
+        output_attentions: Optional[bool] = None,
+        output_hidden_states: Optional[bool] = None,
+        return_dict: Optional[bool] = None,
+        **kwargs,
+    ):
+        outputs = self.bert(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        logits = self.qa_outputs(outputs.last_hidden_state)
+        start_logits, end_logits = (part.squeeze(-1).contiguous() for part in logits.split(1, dim=-1))
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            if start_positions.dim() > 1:
+                start_positions = start_positions.squeeze(-1)
+            if end_positions.dim() > 1:
+                end_positions = end_positions.squeeze(-1)
+            ignored = start_logits.shape[1]
+            start_positions = start_positions.clamp(0, ignored)
+            end_positions = end_positions.clamp(0, ignored)
+            loss = (
+                F.cross_entropy(start_logits.float(), start_positions, ignore_index=ignored)
+                + F.cross_entropy(end_logits.float(), end_positions, ignore_index=ignored)
+            ) / 2
+        output = QuestionAnsweringModelOutput(
+            loss=loss,
+            start_logits=start_logits,
+            end_logits=end_logits,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+        return _finish(output, return_dict, self.config)
+
+
+# Each class of the family, by the Auto class that loads it.
+AUTO_CLASSES = {
+    "AutoModel": "HfpBertModel",
+    "AutoModelForPreTraining": "HfpBertForPreTraining",
+    "AutoModelForMaskedLM": "HfpBertForMaskedLM",
+    "AutoModelForNextSentencePrediction": "HfpBertForNextSentencePrediction",
+    "AutoModelForSequenceClassification": "HfpBertForSequenceClassification",
+    "AutoModelForTokenClassification": "HfpBertForTokenClassification",
+    "AutoModelForQuestionAnswering": "HfpBertForQuestionAnswering",
+}
 
 
 def _attention_bias(attention_mask: Optional[torch.Tensor], dtype: torch.dtype) -> Optional[torch.Tensor]:

@@ -38,6 +38,9 @@ from .data import BertPretrainingData, StreamingBertData, d2l_wiki_sentences
 class BertArguments:
     dataset: str = field(default="wikitext-2", metadata={"help": "wikitext-2, ptb, a text file/folder or a Hub id."})
     text_column: Optional[str] = field(default=None, metadata={"help": "Text column of a Hub dataset."})
+    dataset_config: Optional[str] = field(
+        default=None, metadata={"help": "Configuration (subset) of a Hub dataset, as in load_dataset(id, config)."}
+    )
     tokenizer: str = field(
         default="word",
         metadata={"help": "'word' (the book's word-level vocabulary), 'bpe' (trained here) or a tokenizer folder."},
@@ -198,7 +201,9 @@ def _check_arguments(args: BertArguments, training: TrainingArguments) -> str:
 
 def _pretraining_data(args: BertArguments, training: TrainingArguments):
     """The train split's sentence pairs (in memory or streamed), the tokenizer, and validation lines."""
-    corpus = load_corpus(args.dataset, text_column=args.text_column, streaming=args.streaming)
+    corpus = load_corpus(
+        args.dataset, text_column=args.text_column, streaming=args.streaming, config_name=args.dataset_config
+    )
     if "train" not in corpus:
         raise CorpusError(
             f"{args.dataset} has no train split (it has {', '.join(corpus) or 'none'}): name a train file or split"
@@ -360,12 +365,18 @@ def evaluate(model: HfpBertForPreTraining, tokenizer, texts, args: BertArguments
 def _write(folder, model, tokenizer, args, training, results):
     plot_training(results, os.path.join(folder, "loss.png"), title=f"BERT on {args.dataset}")
     model.save_pretrained(folder)
+    # As on the Hub (bert-base-uncased: 512), `tokenizer(text, truncation=True)` cuts at the longest
+    # input the model accepts, max_position_embeddings, rather than at --max_len: that is only the
+    # pretraining length, and fine-tuning may use every position the model has (longer is refused).
+    # A tokenizer folder given with its own, shorter limit keeps it.
+    tokenizer.model_max_length = min(tokenizer.model_max_length, model.config.max_position_embeddings)
     tokenizer.save_pretrained(folder)
     if args.export_transformers:
         # transformers' own class, so that pipelines (fill-mask) and other libraries load it.
         exported = os.path.join(folder, "transformers")
         model.to_transformers().save_pretrained(exported)
         tokenizer.save_pretrained(exported)
+    results["precision"] = str(model.dtype).removeprefix("torch.")  # of the saved weights
     with open(os.path.join(folder, "all_results.json"), "w", encoding="utf-8") as f:
         json.dump({**results, "arguments": without_secrets({**asdict(args), **asdict(training)})}, f, indent=2)
     config = model.config
