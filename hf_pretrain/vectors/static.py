@@ -40,14 +40,14 @@ def _tokenizer_and_rows(source, extra_words: Iterable[str] = ()) -> tuple[Tokeni
         words = [w for w in vectors.index_to_key if w != UNK] + extra
         vocab = {UNK: 0, **{w: i + 1 for i, w in enumerate(words)}}
         tokenizer = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
-        normalizer, tokenizer.pre_tokenizer = word_pipeline(lowercase=False)
+        tokenizer.pre_tokenizer = word_pipeline(lowercase=False)[1]
     rows = np.zeros((len(vocab), vectors.vector_size), dtype=np.float32)
-    for word, index in vocab.items():
-        if word in vectors or (word in extra and word != UNK):
-            rows[index] = vectors[word]
-    unk = tokenizer.token_to_id(UNK)
-    if unk is not None:
-        rows[unk] = 0.0
+    known = [(index, vectors.key_to_index[word]) for word, index in vocab.items() if word in vectors and word != UNK]
+    if known:
+        targets, sources = map(list, zip(*known))
+        rows[targets] = vectors.vectors[sources]
+    for word in extra:  # composed from their subwords (fastText)
+        rows[vocab[word]] = vectors[word]
     return tokenizer, rows
 
 
