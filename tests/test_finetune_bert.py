@@ -97,6 +97,26 @@ def test_text_pairs_from_a_jsonl_file(bert, tmp_path):
     assert results["labels"] == ["0", "1"] and results["eval_examples"] == 2 and results["max_length"] == 16
 
 
+def test_a_dataset_object_and_a_save_to_disk_folder(bert, tmp_path):
+    import datasets
+
+    rows = datasets.load_dataset("csv", data_files=str(DATA), split="train")
+    args = parse_args(
+        [ClassifierArguments, FinetuneTrainingArguments],
+        argv(bert, tmp_path / "from_object") + ["--epochs", "1", "--max_length", "16"],
+    )
+    args[0].dataset = rows  # from Python: a Dataset, held out by a seeded slice of train
+    results = finetune_bert(*args)
+    assert results["dataset"] == "the Dataset csv" and results["eval_split"].endswith("of train (seed 42)")
+    card = (tmp_path / "from_object" / "README.md").read_text(encoding="utf-8")
+    assert "num_rows" not in card and "datasets:" not in card
+
+    split = rows.train_test_split(test_size=0.25, seed=0)
+    datasets.DatasetDict({"train": split["train"], "validation": split["test"]}).save_to_disk(tmp_path / "saved")
+    results = main(argv(bert, tmp_path / "from_folder", "--epochs", "1", dataset=tmp_path / "saved"))
+    assert results["eval_split"] == "validation" and results["eval_examples"] == len(split["test"])
+
+
 @pytest.mark.parametrize(
     "flags, rows, message",
     [

@@ -346,3 +346,25 @@ def test_card_metadata_round_trips_through_the_hub_parser():
     data = huggingface_hub.ModelCard(card("wikitext-2")).data
     assert data.pipeline_tag == "feature-extraction" and data.datasets == ["Salesforce/wikitext"]
     assert json.loads(json.dumps(data.to_dict()))["library_name"] == "hf-pretrain"
+
+
+def test_word2vec_on_a_dataset_object_names_it_not_its_repr(tmp_path, monkeypatch):
+    """A datasets object handed to the recipe from Python: the card, the plot title and the results
+    name it by its kind, never by a multi-line repr."""
+    import hf_pretrain.word2vec.train as recipe
+
+    titles = []
+    monkeypatch.setattr(recipe, "plot_training", lambda results, path, title: titles.append(title))
+    model_args, training = parse_args(
+        [Word2VecArguments, TrainingArguments],
+        ["--dataset", "unused", "--output_dir", str(tmp_path / "out"), *WORD2VEC],
+    )
+    model_args.dataset = datasets.Dataset.from_dict({"line": LINES})
+    results = train_word2vec(model_args, training)
+    assert results["corpus_words"] == sum(len(line.split()) for line in LINES)
+    card = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    assert "Dataset({" not in card and "num_rows" not in card
+    assert "`the Dataset given`, train split" in card
+    assert "datasets" not in metadata(card)
+    assert titles == ["word2vec on the Dataset given"]
+    assert "num_rows" not in (tmp_path / "out" / "all_results.json").read_text(encoding="utf-8")

@@ -4,7 +4,8 @@ The loop is transformers' `Trainer` with `TrainingArguments`, not this package's
 classification is the task `Trainer` is built and maintained for (padding collator, evaluation,
 learning-rate schedule, mixed precision, and it runs unchanged under `accelerate launch` on one or
 many devices), so nothing here re-implements it. Data come from `datasets`: a Hub id (with
-`--dataset_config`) or a local csv / tsv / jsonl / json / parquet file.
+`--dataset_config`), a local csv / tsv / jsonl / json / parquet file, a `save_to_disk` folder, or
+(from Python) a `Dataset` / `DatasetDict`.
 
 Every bad input (a missing column, fewer than two labels, a folder that is not a BERT model, an
 output folder that already holds a model) is refused with a one-line `FinetuneError` before training.
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 import yaml
 
+from ..core.corpus import corpus_name
 from ..core.output_dir import claim_output_dir, write_folder_atomically
 
 BERT_MODEL_TYPES = ("hfp_bert", "bert")
@@ -35,7 +37,12 @@ class FinetuneError(ValueError):
 @dataclass
 class ClassifierArguments:
     model_name_or_path: str = field(metadata={"help": "A BERT folder (pretrain_bert.py's output) or Hub id."})
-    dataset: str = field(metadata={"help": "A Hub dataset id or a local csv/tsv/jsonl/json/parquet file."})
+    dataset: str = field(
+        metadata={
+            "help": "A Hub dataset id, a local csv/tsv/jsonl/json/parquet file or a save_to_disk folder "
+            "(from Python also a datasets Dataset or DatasetDict)."
+        }
+    )
     dataset_config: Optional[str] = field(default=None, metadata={"help": "Configuration of a Hub dataset."})
     text_column: str = field(default="text", metadata={"help": "Column holding the text."})
     text_pair_column: Optional[str] = field(
@@ -175,7 +182,7 @@ def _finetune(args: ClassifierArguments, training: FinetuneTrainingArguments) ->
         "learning_rate": training.learning_rate,
         "batch_size": training.batch_size,
         "base_model": args.model_name_or_path,
-        "dataset": args.dataset,
+        "dataset": corpus_name(args.dataset),
     }
     if trainer.is_world_process_zero():
 
@@ -218,10 +225,19 @@ def _load_splits(args: ClassifierArguments, seed: int):
     one, else a seeded slice of train."""
     import datasets
 
+    if isinstance(args.dataset, (datasets.Dataset, datasets.DatasetDict)):  # handed in from Python
+        data = args.dataset
+        if isinstance(data, datasets.Dataset):
+            data = datasets.DatasetDict({"train": data})
+        return _split_held_out(data, args, seed, corpus_name(args.dataset))
     source = args.dataset
     extension = os.path.splitext(source)[1].lower()
     try:
-        if os.path.isfile(source):
+        if os.path.isdir(source) and _is_saved_dataset(source):
+            data = datasets.load_from_disk(source)
+            if isinstance(data, datasets.Dataset):
+                data = datasets.DatasetDict({"train": data})
+        elif os.path.isfile(source):
             if extension not in BUILDERS:
                 raise FinetuneError(f"--dataset {source}: unknown file type (use {', '.join(BUILDERS)})")
             extra = {"delimiter": "\t"} if extension == ".tsv" else {}
@@ -234,6 +250,15 @@ def _load_splits(args: ClassifierArguments, seed: int):
         raise
     except Exception as error:  # datasets raises many kinds; one line names the dataset
         raise FinetuneError(f"--dataset {source} could not be loaded: {str(error).splitlines()[0]}") from None
+    return _split_held_out(data, args, seed, source)
+
+
+def _is_saved_dataset(folder: str) -> bool:
+    """A `save_to_disk` folder (a Dataset's state.json or a DatasetDict's dataset_dict.json)."""
+    return any(os.path.isfile(os.path.join(folder, name)) for name in ("state.json", "dataset_dict.json"))
+
+
+def _split_held_out(data, args: ClassifierArguments, seed: int, source: str):
     if "train" not in data:
         raise FinetuneError(f"--dataset {source} has no train split (splits: {', '.join(data)})")
     for name in ("validation", "test"):
@@ -268,14 +293,16 @@ def _labels(train, held_out, args: ClassifierArguments):
         label_of = {i: i for i in range(len(names))}
         used = set(train[args.label_column])
         if -1 in used:
-            raise FinetuneError(f"{args.dataset}: train has rows with no label (-1) in {args.label_column!r}")
+            raise FinetuneError(
+                f"{corpus_name(args.dataset)}: train has rows with no label (-1) in {args.label_column!r}"
+            )
     else:
         values = set(train[args.label_column]) | set(held_out[args.label_column])
         if None in values:
-            raise FinetuneError(f"{args.dataset}: some rows have no value in {args.label_column!r}")
+            raise FinetuneError(f"{corpus_name(args.dataset)}: some rows have no value in {args.label_column!r}")
         if any(isinstance(v, float) and not float(v).is_integer() for v in values):
             raise FinetuneError(
-                f"{args.dataset}: {args.label_column!r} holds fractional numbers: classification needs class labels"
+                f"{corpus_name(args.dataset)}: {args.label_column!r} holds fractional numbers: classification needs class labels"
             )
         try:
             ordered = sorted(values)
@@ -285,12 +312,14 @@ def _labels(train, held_out, args: ClassifierArguments):
         label_of = {v: i for i, v in enumerate(ordered)}
     if len(names) < 2:
         raise FinetuneError(
-            f"{args.dataset}: {args.label_column!r} has {len(names)} distinct label(s) ({', '.join(names)}); "
+            f"{corpus_name(args.dataset)}: {args.label_column!r} has {len(names)} distinct label(s) ({', '.join(names)}); "
             "classification needs at least 2"
         )
     held = set(held_out[args.label_column]) - set(label_of)
     if held:
-        raise FinetuneError(f"{args.dataset}: held-out labels not in {args.label_column!r}'s classes: {sorted(held)}")
+        raise FinetuneError(
+            f"{corpus_name(args.dataset)}: held-out labels not in {args.label_column!r}'s classes: {sorted(held)}"
+        )
     return names, label_of
 
 
@@ -327,7 +356,10 @@ def _majority(labels) -> float:
     return float(counts.max() / counts.sum())
 
 
-def _is_local(path: str) -> bool:
+def _is_local(path) -> bool:
+    """True for a local file or folder and for a datasets object: neither is a Hub id."""
+    if not isinstance(path, str):
+        return True
     return os.path.exists(path) or path.startswith((".", "/", "~"))
 
 
@@ -352,7 +384,7 @@ def model_card(args: ClassifierArguments, results: dict, name: str) -> str:
         f"# {name}",
         "",
         f"A BERT text classifier fine-tuned with `recipes/finetune_bert.py` (hf-pretrain, transformers' `Trainer`) "
-        f"from `{args.model_name_or_path}` on `{args.dataset}` (text `{args.text_column}`{pair}, "
+        f"from `{args.model_name_or_path}` on `{corpus_name(args.dataset)}` (text `{args.text_column}`{pair}, "
         f"label `{args.label_column}`).",
         "",
         f"Labels: {', '.join(results['labels'])}.",

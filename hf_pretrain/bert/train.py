@@ -15,12 +15,13 @@ import torch.nn.functional as F
 from accelerate.utils import set_seed
 from transformers import AutoTokenizer
 
-from ..core.corpus import CorpusError, load_corpus
+from ..core.corpus import CorpusError, corpus_name, load_corpus
 from ..core.distributed import empty_loss, shard_rows
 from ..core.loop import TrainingArguments, train_loop
 from ..core.output_dir import claim_output_dir
 from ..core.publish import (
     check_hub_access,
+    corpus_note,
     publish,
     render_model_card,
     without_secrets,
@@ -206,7 +207,7 @@ def _pretraining_data(args: BertArguments, training: TrainingArguments):
     )
     if "train" not in corpus:
         raise CorpusError(
-            f"{args.dataset} has no train split (it has {', '.join(corpus) or 'none'}): name a train file or split"
+            f"{corpus_name(args.dataset)} has no train split (it has {', '.join(corpus) or 'none'}): name a train file or split"
         )
     if args.streaming:
         texts = LineStream(corpus["train"])
@@ -363,7 +364,7 @@ def evaluate(model: HfpBertForPreTraining, tokenizer, texts, args: BertArguments
 
 
 def _write(folder, model, tokenizer, args, training, results):
-    plot_training(results, os.path.join(folder, "loss.png"), title=f"BERT on {args.dataset}")
+    plot_training(results, os.path.join(folder, "loss.png"), title=f"BERT on {corpus_name(args.dataset)}")
     model.save_pretrained(folder)
     # As on the Hub (bert-base-uncased: 512), `tokenizer(text, truncation=True)` cuts at the longest
     # input the model accepts, max_position_embeddings, rather than at --max_len: that is only the
@@ -406,11 +407,7 @@ def _write(folder, model, tokenizer, args, training, results):
             "hidden": config.hidden_size,
             "heads": config.num_attention_heads,
             "runtime": f"{results['train_runtime']:.1f} s ({_speed(results)})",
-            "corpus_note": (
-                "WikiText-2 (Merity et al. 2016), train split; text from English Wikipedia, CC BY-SA 3.0."
-                if args.dataset.startswith("wikitext")
-                else f"`{args.dataset}`, train split."
-            ),
+            "corpus_note": corpus_note(args.dataset),
         },
         tags=("fill-mask",),
         task={"type": "fill-mask", "name": "Masked language modelling and next sentence prediction"},

@@ -245,6 +245,20 @@ def _hub_dataset_id(dataset) -> Optional[str]:
     return dataset
 
 
+def corpus_note(dataset, words: Optional[int] = None) -> str:
+    """The card's one line on the training corpus: its source and licence for the known corpora, its
+    name otherwise (a datasets object by its builder, never its repr)."""
+    from .corpus import corpus_name
+
+    size = f", {words:,} words" if words is not None else ""
+    name = corpus_name(dataset)
+    if isinstance(dataset, str) and dataset.startswith("wikitext"):
+        return f"WikiText-2 (Merity et al. 2016), train split{size}; text from English Wikipedia, CC BY-SA 3.0."
+    if dataset == "ptb":
+        return f"Penn Treebank (Mikolov's language-modelling version), train split{size}; research use."
+    return f"`{name}`, train split{size}."
+
+
 def _dataset_description(dataset) -> str:
     """How the card's text names the corpus: a Hub id or a known name as it is, a local file or folder
     as a local corpus (it is left out of the `datasets:` metadata)."""

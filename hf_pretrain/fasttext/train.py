@@ -16,10 +16,12 @@ import torch
 from accelerate.utils import set_seed
 
 from ..core.arguments import config_from_arguments
+from ..core.corpus import corpus_name
 from ..core.loop import TrainingArguments, linear_decay, train_loop
 from ..core.output_dir import claim_output_dir
 from ..core.publish import (
     check_hub_access,
+    corpus_note,
     publish,
     render_model_card,
     without_secrets,
@@ -30,7 +32,6 @@ from ..core.streaming import build_vocabulary, encode_corpus, training_text
 from ..core.visualization import plot_training
 from ..vectors.evaluation import EvaluationArguments, check_evaluation_files, evaluate_vectors
 from ..word2vec.data import WindowBatches
-from ..word2vec.train import _corpus_note
 from . import FastTextConfig, FastTextModel
 from .sgd import ParallelSGD
 from .subwords import bpe_subwords, char_ngram_subwords, train_bpe
@@ -210,7 +211,7 @@ def _model(args: FastTextArguments, vocab, texts):
 
 
 def _write(folder, model, vocab, bpe, vectors, args, training, results):
-    plot_training(results, os.path.join(folder, "loss.png"), title=f"fastText on {args.dataset}")
+    plot_training(results, os.path.join(folder, "loss.png"), title=f"fastText on {corpus_name(args.dataset)}")
     model.save_pretrained(folder)
     vocab.save(folder)
     if bpe is not None:
@@ -263,7 +264,7 @@ def _write(folder, model, vocab, bpe, vectors, args, training, results):
             "probe_word": probe,
             "unseen_word": probe + probe[-1] + "s",
             "runtime": f"{results['train_runtime']:.1f} s ({results['train_words_per_second']:,.0f} words/s)",
-            "corpus_note": _corpus_note(args.dataset, results["corpus_words"]),
+            "corpus_note": corpus_note(args.dataset, results["corpus_words"]),
         },
     )
     with open(os.path.join(folder, "README.md"), "w", encoding="utf-8") as f:

@@ -11,11 +11,13 @@ from typing import Optional
 from accelerate.utils import set_seed
 
 from ..core.arguments import config_from_arguments
+from ..core.corpus import corpus_name
 from ..core.loop import TrainingArguments, train_loop
 from ..core.output_dir import claim_output_dir
 from ..core.publish import (
     card_examples,
     check_hub_access,
+    corpus_note,
     publish,
     render_model_card,
     without_secrets,
@@ -26,7 +28,6 @@ from ..core.streaming import build_vocabulary, encode_corpus, training_text
 from ..core.visualization import plot_training
 from ..vectors.evaluation import EvaluationArguments, check_evaluation_files, evaluate_vectors
 from ..vectors.keyed import WordVectors
-from ..word2vec.train import _corpus_note
 from . import GloVeConfig, GloVeModel
 from .adagrad import adagrad_step
 from .cooccurrence import CooccurrenceBatches, build_cooccurrence
@@ -156,7 +157,7 @@ def _train_glove(args: GloVeArguments, training: TrainingArguments) -> dict:
 
 
 def _write(folder, model, vocab, vectors, args, training, results):
-    plot_training(results, os.path.join(folder, "loss.png"), title=f"GloVe on {args.dataset}")
+    plot_training(results, os.path.join(folder, "loss.png"), title=f"GloVe on {corpus_name(args.dataset)}")
     model.save_pretrained(folder)
     vocab.save(folder)
     results["precision"] = str(model.dtype).removeprefix("torch.")  # of the saved weights
@@ -192,7 +193,7 @@ def _write(folder, model, vocab, vectors, args, training, results):
                 f"{results['cooccurrence_seconds']:.1f} s counting {results['nonzeros']:,} co-occurring pairs, "
                 f"{results['train_runtime']:.1f} s training ({results['train_pairs_per_second']:,.0f} pairs/s)"
             ),
-            "corpus_note": _corpus_note(args.dataset, results["corpus_words"]),
+            "corpus_note": corpus_note(args.dataset, results["corpus_words"]),
         },
     )
     with open(os.path.join(folder, "README.md"), "w", encoding="utf-8") as f:

@@ -11,12 +11,14 @@ import torch
 from accelerate.utils import set_seed
 
 from ..core.arguments import config_from_arguments
+from ..core.corpus import corpus_name
 from ..core.distributed import empty_loss, shard_rows
 from ..core.loop import TrainingArguments, linear_decay, train_loop
 from ..core.output_dir import claim_output_dir
 from ..core.publish import (
     card_examples,
     check_hub_access,
+    corpus_note,
     publish,
     render_model_card,
     without_secrets,
@@ -228,7 +230,7 @@ def _adam_plan(accelerator, model: Word2VecModel, corpus, counts, training: Trai
 
 
 def _write(folder, model, vocab, vectors, args, training, results):
-    plot_training(results, os.path.join(folder, "loss.png"), title=f"word2vec on {args.dataset}")
+    plot_training(results, os.path.join(folder, "loss.png"), title=f"word2vec on {corpus_name(args.dataset)}")
     model.save_pretrained(folder)
     vocab.save(folder)
     results["precision"] = str(model.dtype).removeprefix("torch.")  # of the saved weights
@@ -262,18 +264,8 @@ def _write(folder, model, vocab, vectors, args, training, results):
             "loss": config.loss,
             **card_examples(vectors),
             "runtime": f"{results['train_runtime']:.1f} s ({results['train_words_per_second']:,.0f} words/s)",
-            "corpus_note": _corpus_note(args.dataset, results["corpus_words"]),
+            "corpus_note": corpus_note(args.dataset, results["corpus_words"]),
         },
     )
     with open(os.path.join(folder, "README.md"), "w", encoding="utf-8") as f:
         f.write(card)
-
-
-def _corpus_note(dataset: str, words: int) -> str:
-    if dataset.startswith("wikitext-2"):
-        return (
-            f"WikiText-2 (Merity et al. 2016), train split, {words:,} words; text from English Wikipedia, CC BY-SA 3.0."
-        )
-    if dataset == "ptb":
-        return f"Penn Treebank (Mikolov's language-modelling version), train split, {words:,} words; research use."
-    return f"`{dataset}`, train split, {words:,} words."
