@@ -7,6 +7,9 @@ Models produce a :class:`WordVectors`; users query it (``most_similar``, ``analo
 
 from __future__ import annotations
 
+import ast
+import functools
+import importlib
 import json
 import os
 from pathlib import Path
@@ -15,6 +18,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..core.publish import check_safetensors
+from .word2vec_format import read_binary, read_text
 
 VECTORS_FILE = "vectors.safetensors"
 VOCAB_FILE = "vocab.json"
@@ -40,6 +44,75 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
 
 # model_type -> the WordVectors subclass a family registers for its models (see WordVectors.register).
 _VECTOR_CLASSES: dict = {}
+# model_type -> the module that registers its class: imported on first need, since fastText's imports
+# torch and its model, which reading other vectors does without.
+_VECTOR_MODULES = {"fasttext": "hf_pretrain.fasttext.vectors"}
+
+
+def _vector_class(model_type):
+    """The WordVectors subclass registered for `model_type`, or None."""
+    if model_type not in _VECTOR_CLASSES and model_type in _VECTOR_MODULES:
+        importlib.import_module(_VECTOR_MODULES[model_type])
+    return _VECTOR_CLASSES.get(model_type)
+
+
+# The families whose word vectors are plain tables of model.safetensors: model_type -> their
+# configuration class, the tensors and the function that computes `model.word_embeddings()` from
+# them with numpy. Reading them so needs neither torch nor transformers (seconds to import) nor the model.
+
+
+def _word2vec_embeddings(settings, tensors: dict) -> np.ndarray:
+    # Word2VecModel.word_embeddings: the input vectors, as word2vec.c and gensim export.
+    return tensors["input_embeddings.weight"]
+
+
+def _glove_embeddings(settings, tensors: dict) -> np.ndarray:
+    # GloVeModel.word_embeddings, as `config.export` says: W + C (glove.c's default), W, or [W, C].
+    center, context = tensors["center_embeddings.weight"], tensors["context_embeddings.weight"]
+    if settings.export == "center":
+        return center
+    if settings.export == "concat":
+        return np.concatenate([center, context], axis=1)
+    return center + context
+
+
+_TABLE_FAMILIES = {
+    "word2vec": ("Word2VecConfig", ("input_embeddings.weight",), _word2vec_embeddings),
+    "glove": ("GloVeConfig", ("center_embeddings.weight", "context_embeddings.weight"), _glove_embeddings),
+}
+
+
+class _NoConfigBase:
+    """Stands in for PretrainedConfig: takes its arguments (auto_map, dtype...) and does nothing."""
+
+    def __init__(self, **kwargs):
+        pass
+
+
+@functools.lru_cache(maxsize=None)
+def _settings_class(model_type: str):
+    """The family's configuration class without transformers, or None where it needs transformers
+    for more than its base class.
+
+    Its `__init__` checks every setting, and a folder with a bad config.json must fail here as it
+    fails when its model loads, with the same message: so this runs the class's own code, from its
+    file (importing it would import the family's model, torch and transformers), on a stand-in base.
+    """
+    path = Path(__file__).resolve().parents[1] / model_type / f"configuration_{model_type}.py"
+    tree = ast.parse(path.read_text(encoding="utf8"), filename=str(path))
+    body = []
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            if isinstance(node, ast.ImportFrom) and node.module == "transformers":
+                if [alias.name for alias in node.names] == ["PretrainedConfig"] and node.names[0].asname is None:
+                    continue
+                return None
+            if any(alias.name.split(".")[0] == "transformers" for alias in node.names):
+                return None
+        body.append(node)
+    namespace = {"__name__": f"{__name__}._settings_{model_type}", "PretrainedConfig": _NoConfigBase}
+    exec(compile(ast.Module(body=body, type_ignores=[]), str(path), "exec"), namespace)
+    return namespace[_TABLE_FAMILIES[model_type][0]]
 
 
 class WordVectors:
@@ -181,10 +254,14 @@ class WordVectors:
         An unknown token that was dropped from training has no meaningful vector and is left out.
         A fastText model gives :class:`FastTextVectors`, which also answer for unseen words.
         """
-        special = _VECTOR_CLASSES.get(getattr(getattr(model, "config", None), "model_type", None))
+        special = _vector_class(getattr(getattr(model, "config", None), "model_type", None))
         if cls is WordVectors and special is not None:
             return special.from_model(model, vocab)
-        matrix = model.word_embeddings().float().cpu().numpy()
+        return cls._from_matrix(model.word_embeddings().float().cpu().numpy(), vocab)
+
+    @classmethod
+    def _from_matrix(cls, matrix: np.ndarray, vocab) -> "WordVectors":
+        """Row `i` of `matrix` named by word `i` of `vocab`; a dropped unknown token left out."""
         words, counts = list(vocab.index_to_word), [int(c) for c in vocab.counts]
         if vocab.unk_policy == "drop":
             keep = [i for i in range(len(words)) if i != vocab.unk_id]
@@ -199,9 +276,9 @@ class WordVectors:
         object together with its `vocab`.
 
         Keyword arguments go to ``transformers.AutoModel.from_pretrained`` when loading a model folder.
+        Without them, word2vec and GloVe folders are read by :meth:`from_saved_tables`, which gives
+        the same vectors without loading the model.
         """
-        # Imported here: the package imports this module, and importing it is what registers the
-        # model classes with AutoModel.
         from ..core.vocab import Vocabulary
 
         if hasattr(dir_or_model, "word_embeddings"):
@@ -213,9 +290,12 @@ class WordVectors:
             raise FileNotFoundError(f"no model folder at {path}")
         if (path / VECTORS_FILE).is_file() and (path / VOCAB_FILE).is_file() and not (path / "config.json").exists():
             return cls.load(path)
+        if not kwargs:
+            vectors = cls.from_saved_tables(path, vocab)
+            if vectors is not None:
+                return vectors
+        # Importing transformers' auto modules registers the package's model types (hf_pretrain/__init__.py).
         from transformers import AutoModel
-
-        import hf_pretrain  # noqa: F401
 
         if (path / "model.safetensors").is_file():
             check_safetensors(path / "model.safetensors")
@@ -227,11 +307,66 @@ class WordVectors:
         # tokenizer.save_pretrained has only tokenizer.json; its vectors then have no counts.
         vocab = vocab if vocab is not None else Vocabulary.load(path, require_counts=False)
         _check_vocabulary_size(path, words_from, len(vocab), getattr(model.config, "vocab_size", None))
-        special = _VECTOR_CLASSES.get(getattr(model.config, "model_type", None))
+        special = _vector_class(getattr(model.config, "model_type", None))
         if special is not None:
             vectors = special.from_model(model, vocab, folder=path)
         else:
             vectors = cls.from_model(model, vocab)
+        if not getattr(vocab, "has_counts", True):
+            vectors.counts = None
+        return vectors
+
+    @classmethod
+    def from_saved_tables(cls, folder, vocab=None) -> "WordVectors | None":
+        """The vectors of a word2vec or GloVe model folder, read from config.json and model.safetensors
+        with numpy: those of :meth:`from_pretrained` (the same rows in the same order, the same counts,
+        the same unknown-token handling) without torch, transformers or the model.
+
+        Returns None for a folder this cannot read so (another family, or weights that are not one
+        float32 safetensors file): :meth:`from_pretrained` then loads its model.
+        """
+        from safetensors import safe_open
+
+        from ..core.vocab import Vocabulary
+
+        path = Path(folder)
+        try:
+            config = json.loads((path / "config.json").read_text(encoding="utf8"))
+        except (OSError, ValueError):
+            return None  # loading the model reports it
+        if not isinstance(config, dict) or config.get("model_type") not in _TABLE_FAMILIES:
+            return None
+        if cls.from_model.__func__ is not WordVectors.from_model.__func__:
+            return None  # a subclass makes its vectors its own way, from the model
+        # The model is loaded in the dtype config.json names, if any: only float32 reads as stored.
+        if config.get("dtype", config.get("torch_dtype")) not in (None, "float32"):
+            return None
+        settings_class = _settings_class(config["model_type"])
+        if settings_class is None:
+            return None
+        try:
+            settings = settings_class(**config)  # a bad setting raises its ValueError, as the model would
+        except ValueError:
+            raise
+        except Exception:  # the class needs more of PretrainedConfig than the stand-in: let it load
+            return None
+        _, names, embeddings = _TABLE_FAMILIES[config["model_type"]]
+        weights = path / "model.safetensors"
+        if not weights.is_file():
+            return None
+        check_safetensors(weights)
+        with safe_open(os.fspath(weights), framework="numpy") as tables:
+            present = set(tables.keys())
+            if any(name not in present or tables.get_slice(name).get_dtype() != "F32" for name in names):
+                return None
+            shape = [settings.vocab_size, settings.embedding_dim]
+            if any(tables.get_slice(name).get_shape() != shape for name in names):
+                return None  # loading the model reports the mismatch
+            matrix = embeddings(settings, {name: tables.get_tensor(name) for name in names})
+        words_from = "the vocab given" if vocab is not None else "tokenizer.json"
+        vocab = vocab if vocab is not None else Vocabulary.load(path, require_counts=False)
+        _check_vocabulary_size(path, words_from, len(vocab), settings.vocab_size)
+        vectors = cls._from_matrix(matrix, vocab)
         if not getattr(vocab, "has_counts", True):
             vectors.counts = None
         return vectors
@@ -402,13 +537,13 @@ class WordVectors:
         with a word outside the first ``restrict_vocab`` words are skipped, or scored 0 with
         ``dummy4unknown``. With ``oov="compose"``, such a word is scored through :meth:`get_vector`
         instead (subword models answer for unseen words); pairs it cannot answer for are then
-        skipped or scored 0 as before. The statistics come from the packaged ``word_similarity``
-        `evaluate` metric (``hf_pretrain.metrics``).
+        skipped or scored 0 as before. The statistics are those of the packaged ``word_similarity``
+        `evaluate` metric (``hf_pretrain.metrics.scores``, without importing `evaluate`).
 
         Returns ``pearson``, ``pearson_pvalue``, ``spearman``, ``spearman_pvalue``, ``oov_ratio``
         (percent, as gensim), ``pairs`` (pairs correlated) and ``oov_pairs``.
         """
-        from ..metrics import load_metric
+        from ..metrics.scores import word_similarity
 
         if oov not in ("skip", "compose"):
             raise ValueError(f"oov must be 'skip' or 'compose', got {oov!r}")
@@ -470,9 +605,7 @@ class WordVectors:
             handling = "keep"
         else:
             handling = "zero" if dummy4unknown else "skip"
-        result = load_metric("word_similarity").compute(
-            predictions=model, references=gold, oov=flags, oov_handling=handling
-        )
+        result = word_similarity(predictions=model, references=gold, oov=flags, oov_handling=handling)
         keys = ("pearson", "pearson_pvalue", "spearman", "spearman_pvalue", "oov_ratio", "pairs", "oov_pairs")
         return {key: result[key] for key in keys}
 
@@ -489,15 +622,15 @@ class WordVectors:
         word outside the first ``restrict_vocab`` words are skipped (counted wrong with
         ``dummy4unknown``). The answer is the best of the five nearest words to ``b - a + c``
         (searched in the first ``restrict_vocab`` words) that is not an input word, compared
-        case-insensitively by default. The answers are scored by the packaged ``word_analogy``
-        `evaluate` metric (``hf_pretrain.metrics``); sections that share a name are counted as one.
+        case-insensitively by default. The answers are scored as the packaged ``word_analogy``
+        `evaluate` metric scores them (``hf_pretrain.metrics.scores``); sections that share a name are counted as one.
 
         Returns ``accuracy``, ``correct``, ``total`` (questions answered), ``oov_questions``,
         ``oov_ratio`` (percent of questions), ``questions`` (all well-formed questions), and
         ``sections``: one ``{"section", "correct", "incorrect", "accuracy"}`` per section, plus a
         last ``"Total accuracy"`` entry.
         """
-        from ..metrics import load_metric
+        from ..metrics.scores import word_analogy
 
         ok_vocab = self._eval_vocab(restrict_vocab, case_insensitive)
         section_names: list[str] = []
@@ -537,7 +670,7 @@ class WordVectors:
         for position, answer in zip(answerable, answers.tolist()):
             predictions[position] = self.index_to_key[answer] if answer >= 0 else ""
             flags[position] = False
-        return load_metric("word_analogy").compute(
+        return word_analogy(
             predictions=predictions,
             references=expected,
             sections=labels,
@@ -640,9 +773,9 @@ class WordVectors:
         if binary:
             if no_header:
                 raise ValueError("binary word2vec files always have a header; no_header is for text files only")
-            words, rows, locations = _read_binary(path, encoding, limit)
+            words, rows, locations = read_binary(path, encoding, limit)
         else:
-            words, rows, locations = _read_text(path, no_header, encoding, limit)
+            words, rows, locations = read_text(path, no_header, encoding, limit)
         seen: dict[str, int] = {}
         for position, word in enumerate(words):
             if word in seen:
@@ -680,7 +813,7 @@ class WordVectors:
         # in vectors_config.json, and their own class reads them back.
         settings = path_dir / "vectors_config.json"
         if cls is WordVectors and settings.is_file():
-            special = _VECTOR_CLASSES.get(json.loads(settings.read_text(encoding="utf8")).get("model_type"))
+            special = _vector_class(json.loads(settings.read_text(encoding="utf8")).get("model_type"))
             if special is not None:
                 return special.load(path_dir)
         for name in (VECTORS_FILE, VOCAB_FILE):
@@ -707,125 +840,3 @@ def _check_vocabulary_size(folder, words_from: str, num_words: int, num_rows: in
             f"{folder}: {words_from} has {num_words} words but the model has {num_rows} word rows "
             "(vocab_size in config.json, model.safetensors); the vocabulary and the weights must come from the same run"
         )
-
-
-# ---------------------------------------------------------------------- file readers
-
-
-def _parse_header(path, line: bytes, encoding: str) -> tuple[int, int]:
-    fields = line.decode(encoding, errors="replace").split()
-    try:
-        if len(fields) != 2:
-            raise ValueError
-        n_words, dim = int(fields[0]), int(fields[1])
-        if n_words < 0 or dim < 1:
-            raise ValueError
-    except ValueError:
-        raise ValueError(
-            f"{path}, line 1: header must be 'num_words dim' (two non-negative integers), got {line[:80]!r}"
-        ) from None
-    return n_words, dim
-
-
-def _read_text(path, no_header: bool, encoding: str, limit: int | None):
-    with open(path, "rb") as fin:
-        lines = fin.read().split(b"\n")
-    first = 0
-    n_words = dim = None
-    if not no_header:
-        if not lines or not lines[0].strip():
-            raise ValueError(f"{path}, line 1: missing 'num_words dim' header (use no_header=True for GloVe files)")
-        n_words, dim = _parse_header(path, lines[0], encoding)
-        first = 1
-    # Trailing blank lines are harmless; a blank line among the vectors is not.
-    end = len(lines)
-    while end > first and not lines[end - 1].strip():
-        end -= 1
-    body = range(first, end)
-    wanted = len(body) if n_words is None else n_words
-    if limit is not None:
-        wanted = min(wanted, limit)
-    if len(body) < wanted:
-        raise ValueError(f"{path}, line {end + 1}: header says {n_words} words but the file ends after {len(body)}")
-    if n_words is not None and limit is None and len(body) > n_words:
-        raise ValueError(
-            f"{path}, line {first + n_words + 1}: header says {n_words} words but the file has {len(body)}"
-        )
-
-    words: list[str] = []
-    rows = []
-    for line_index in body[:wanted]:
-        line_no = line_index + 1
-        try:
-            text = lines[line_index].decode(encoding)
-        except UnicodeDecodeError as err:
-            raise ValueError(f"{path}, line {line_no}: not valid {encoding}: {err}") from None
-        parts = text.rstrip().split(" ")
-        if not parts[0]:
-            raise ValueError(f"{path}, line {line_no}: empty line or missing word")
-        if dim is None:
-            dim = len(parts) - 1
-            if dim < 1:
-                raise ValueError(f"{path}, line {line_no}: no vector values after the word {parts[0]!r}")
-        if len(parts) - 1 != dim:
-            source = "the header says" if not no_header else "the first line has"
-            raise ValueError(
-                f"{path}, line {line_no}: expected {dim + 1} columns (word and {dim} values, as {source}), "
-                f"found {len(parts)}"
-            )
-        try:
-            row = np.array([float(value) for value in parts[1:]], dtype=np.float32)
-        except ValueError:
-            bad = next(i for i, value in enumerate(parts[1:], start=2) if not _is_float(value))
-            raise ValueError(f"{path}, line {line_no}: bad number {parts[bad - 1]!r} in column {bad}") from None
-        words.append(parts[0])
-        rows.append(row)
-    matrix = np.stack(rows) if rows else np.zeros((0, dim or 0), dtype=np.float32)
-    return words, matrix, lambda position: f"line {first + position + 1}"
-
-
-def _is_float(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _read_binary(path, encoding: str, limit: int | None):
-    with open(path, "rb") as fin:
-        data = fin.read()
-    header_end = data.find(b"\n")
-    if header_end < 0:
-        raise ValueError(f"{path}, line 1: missing 'num_words dim' header line")
-    n_words, dim = _parse_header(path, data[:header_end], encoding)
-    wanted = n_words if limit is None else min(n_words, limit)
-    width = 4 * dim
-    offsets: list[int] = []
-    words: list[str] = []
-    rows: list[np.ndarray] = []
-    pos = header_end + 1
-    for entry in range(wanted):
-        # word2vec.c ends each vector with a newline, gensim does not: accept both.
-        while pos < len(data) and data[pos : pos + 1] == b"\n":
-            pos += 1
-        offsets.append(pos)
-        space = data.find(b" ", pos)
-        if space < 0 or len(data) - (space + 1) < width:
-            raise ValueError(
-                f"{path}: header says {n_words} words but the file ends after {entry} "
-                f"(truncated at word #{entry + 1}, byte {pos})"
-            )
-        raw_word = data[pos:space]
-        if not raw_word:
-            raise ValueError(f"{path}, word #{entry + 1} (byte {pos}): empty word")
-        try:
-            words.append(raw_word.decode(encoding))
-        except UnicodeDecodeError as err:
-            raise ValueError(f"{path}, word #{entry + 1} (byte {pos}): not valid {encoding}: {err}") from None
-        rows.append(np.frombuffer(data, dtype="<f4", count=dim, offset=space + 1))
-        pos = space + 1 + width
-    if limit is None and data[pos:].strip():
-        raise ValueError(f"{path}, byte {pos}: header says {n_words} words but the file has more data after them")
-    matrix = np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), dtype=np.float32)
-    return words, matrix, lambda position: f"word #{position + 1} (byte {offsets[position]})"

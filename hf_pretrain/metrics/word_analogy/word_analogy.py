@@ -3,6 +3,8 @@
 import datasets
 import evaluate
 
+from hf_pretrain.metrics.scores import word_analogy
+
 _DESCRIPTION = """\
 Word analogy scores the answers a model gives to analogy questions ("man is to king as woman is to
 ?", the Google analogy set of Mikolov et al. 2013 and other questions-words files): the accuracy over
@@ -52,19 +54,6 @@ _CITATION = """\
 }
 """
 
-OOV_HANDLING = ("skip", "incorrect")
-TOTAL_SECTION = "Total accuracy"
-
-
-def _entry(name, correct, incorrect):
-    answered = correct + incorrect
-    return {
-        "section": name,
-        "correct": correct,
-        "incorrect": incorrect,
-        "accuracy": correct / answered if answered else 0.0,
-    }
-
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class WordAnalogy(evaluate.Metric):
@@ -92,40 +81,12 @@ class WordAnalogy(evaluate.Metric):
         oov_handling="skip",
         case_insensitive=True,
     ):
-        if oov_handling not in OOV_HANDLING:
-            raise ValueError(f"oov_handling must be one of {OOV_HANDLING}, got {oov_handling!r}")
-        n = len(references)
-        labels = ["all"] * n if sections is None else [str(label) for label in sections]
-        flags = [False] * n if oov is None else [bool(flag) for flag in oov]
-        for name, values in (("sections", labels), ("oov", flags)):
-            if len(values) != n:
-                raise ValueError(f"got {n} questions but {len(values)} {name}; they must have the same length")
-        order = list(dict.fromkeys(labels if section_names is None else [str(name) for name in section_names]))
-        unknown = set(labels) - set(order)
-        if unknown:
-            raise ValueError(f"sections {sorted(unknown)} are not in section_names")
-        counts = {name: [0, 0] for name in order}  # [correct, incorrect]
-        for predicted, expected, label, flagged in zip(predictions, references, labels, flags):
-            if flagged:
-                if oov_handling == "incorrect":
-                    counts[label][1] += 1
-                continue
-            if not predicted:
-                right = False
-            elif case_insensitive:
-                right = predicted.upper() == expected.upper()
-            else:
-                right = predicted == expected
-            counts[label][0 if right else 1] += 1
-        entries = [_entry(name, *counts[name]) for name in order]
-        total = _entry(TOTAL_SECTION, sum(c for c, _ in counts.values()), sum(i for _, i in counts.values()))
-        n_oov = sum(flags)
-        return {
-            "accuracy": total["accuracy"],
-            "correct": total["correct"],
-            "total": total["correct"] + total["incorrect"],
-            "oov_questions": n_oov,
-            "oov_ratio": n_oov / n * 100 if n else 0.0,
-            "questions": n,
-            "sections": entries + [total],
-        }
+        return word_analogy(
+            predictions,
+            references,
+            sections=sections,
+            section_names=section_names,
+            oov=oov,
+            oov_handling=oov_handling,
+            case_insensitive=case_insensitive,
+        )

@@ -2,8 +2,8 @@
 
 import datasets
 import evaluate
-import numpy as np
-from scipy import stats
+
+from hf_pretrain.metrics.scores import word_similarity
 
 _DESCRIPTION = """\
 Word similarity scores word vectors against human judgements of word pairs (WordSim-353, SimLex-999,
@@ -54,8 +54,6 @@ _CITATION = """\
 }
 """
 
-OOV_HANDLING = ("skip", "zero", "keep")
-
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class WordSimilarity(evaluate.Metric):
@@ -75,37 +73,4 @@ class WordSimilarity(evaluate.Metric):
         )
 
     def _compute(self, predictions, references, oov=None, oov_handling="skip"):
-        if oov_handling not in OOV_HANDLING:
-            raise ValueError(f"oov_handling must be one of {OOV_HANDLING}, got {oov_handling!r}")
-        predicted = np.asarray(predictions, dtype=np.float64)
-        gold = np.asarray(references, dtype=np.float64)
-        flags = np.zeros(len(gold), dtype=bool) if oov is None else np.asarray(oov, dtype=bool).reshape(-1)
-        if flags.shape[0] != gold.shape[0]:
-            raise ValueError(
-                f"got {gold.shape[0]} pairs but {flags.shape[0]} oov flags; they must have the same length"
-            )
-        if oov_handling == "skip":
-            predicted, gold = predicted[~flags], gold[~flags]
-        elif oov_handling == "zero":
-            predicted = np.where(flags, 0.0, predicted)
-        else:
-            kept = ~(flags & np.isnan(predicted))
-            predicted, gold = predicted[kept], gold[kept]
-        if gold.shape[0] == 0:
-            raise ValueError("no pairs left to correlate: every pair is out of vocabulary or none were given")
-        if gold.shape[0] < 2:
-            raise ValueError("a correlation needs at least 2 pairs, got 1")
-        if np.isnan(predicted).any() or np.isnan(gold).any():
-            raise ValueError("predictions and references of the pairs correlated must be numbers, not NaN or None")
-        pearson = stats.pearsonr(gold, predicted)
-        spearman = stats.spearmanr(gold, predicted)
-        n_oov = int(flags.sum())
-        return {
-            "spearman": float(spearman[0]),
-            "spearman_pvalue": float(spearman[1]),
-            "pearson": float(pearson[0]),
-            "pearson_pvalue": float(pearson[1]),
-            "oov_ratio": n_oov / len(flags) * 100 if len(flags) else 0.0,
-            "pairs": int(gold.shape[0]),
-            "oov_pairs": n_oov,
-        }
+        return word_similarity(predictions, references, oov=oov, oov_handling=oov_handling)
