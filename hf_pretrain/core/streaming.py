@@ -78,7 +78,10 @@ def training_text(
     save_to_disk folder, a `datasets` object). A corpus without a train split is a CorpusError naming
     the splits it has."""
     if not streaming:
-        return load_corpus(dataset, text_column=text_column, split="train", config_name=config_name)["text"]
+        train = load_corpus(dataset, text_column=text_column, split="train", config_name=config_name)
+        # One slice gives a plain list in a few ms; iterating the dataset's column (as counting and
+        # encoding each would) decodes it row by row, about 0.2 s per pass on WikiText-2.
+        return train.with_format(None)[:]["text"]
     corpus = load_corpus(dataset, streaming=True, text_column=text_column, split="train", config_name=config_name)
     return LineStream(corpus, source=corpus_name(dataset))
 
