@@ -24,7 +24,6 @@ from pathlib import Path
 
 from hf_pretrain import evaluate as evaluation
 from hf_pretrain.evaluate import UserError, check_model_dir, load_vectors
-from hf_pretrain.vectors.keyed import WordVectors
 
 PROG = "hf-pretrain"
 BERT_TYPE = "hfp_bert"
@@ -65,15 +64,7 @@ def require_word_vectors(folder: Path, command: str) -> None:
 
 def load_word_vectors(folder: Path, command: str):
     require_word_vectors(folder, command)
-    # Saved word2vec and GloVe tables and `WordVectors.save` folders are read with numpy alone:
-    # importing transformers for them would take longer than answering the question.
-    try:
-        if model_type(folder) == "vectors":
-            return WordVectors.from_pretrained(folder)
-        vectors = WordVectors.from_saved_tables(folder)
-    except (OSError, ValueError, TypeError, KeyError) as err:
-        raise UserError(f"cannot load word vectors from {folder}: {err}") from None
-    return vectors if vectors is not None else load_vectors(folder)
+    return load_vectors(folder)
 
 
 def check_word(vectors, word: str, folder: Path) -> None:

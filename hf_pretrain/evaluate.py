@@ -143,6 +143,16 @@ def check_model_dir(model_dir: Path) -> None:
 
 
 def load_vectors(model_dir: Path):
+    # Saved word2vec and GloVe tables and `WordVectors.save` folders are read with numpy alone:
+    # importing transformers for them would take longer than answering the question.
+    try:
+        vectors = WordVectors.from_saved_tables(model_dir)
+        if vectors is None and not (Path(model_dir) / "config.json").exists():
+            vectors = WordVectors.from_pretrained(model_dir)  # a `WordVectors.save` folder
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        raise UserError(f"cannot load word vectors from {model_dir}: {err}") from None
+    if vectors is not None:
+        return vectors
     from transformers.utils import logging as transformers_logging
 
     # The weights of a word model load in no time; their progress bar would only clutter the table.
