@@ -55,18 +55,7 @@ def gensim_scores(keyed_vectors):
 def run_gensim(sentences, args, seed):
     from gensim.models import Word2Vec
 
-    model = Word2Vec(
-        vector_size=args.embedding_dim,
-        window=args.window,
-        negative=args.negative if args.loss == "negative_sampling" else 0,
-        hs=int(args.loss == "hierarchical_softmax"),
-        sample=args.subsample,
-        min_count=args.min_count,
-        workers=args.threads,
-        sg=int(args.architecture == "skipgram"),
-        seed=seed,
-        epochs=args.epochs,
-    )
+    model = Word2Vec(**gensim_options(args, seed))
     model.build_vocab(sentences)
     words = sum(len(s) for s in sentences)
     start = time.perf_counter()

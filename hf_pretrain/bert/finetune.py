@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Optional
 
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 import yaml
 
-from ..core.corpus import corpus_name
+from ..core.corpus import corpus_name, is_saved_dataset
 from ..core.output_dir import claim_output_dir, write_folder_atomically
 
 BERT_MODEL_TYPES = ("hfp_bert", "bert")
@@ -233,7 +234,7 @@ def _load_splits(args: ClassifierArguments, seed: int):
     source = args.dataset
     extension = os.path.splitext(source)[1].lower()
     try:
-        if os.path.isdir(source) and _is_saved_dataset(source):
+        if os.path.isdir(source) and is_saved_dataset(Path(source)):
             data = datasets.load_from_disk(source)
             if isinstance(data, datasets.Dataset):
                 data = datasets.DatasetDict({"train": data})
@@ -251,11 +252,6 @@ def _load_splits(args: ClassifierArguments, seed: int):
     except Exception as error:  # datasets raises many kinds; one line names the dataset
         raise FinetuneError(f"--dataset {source} could not be loaded: {str(error).splitlines()[0]}") from None
     return _split_held_out(data, args, seed, source)
-
-
-def _is_saved_dataset(folder: str) -> bool:
-    """A `save_to_disk` folder (a Dataset's state.json or a DatasetDict's dataset_dict.json)."""
-    return any(os.path.isfile(os.path.join(folder, name)) for name in ("state.json", "dataset_dict.json"))
 
 
 def _split_held_out(data, args: ClassifierArguments, seed: int, source: str):

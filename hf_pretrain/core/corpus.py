@@ -201,7 +201,7 @@ def load_corpus(
     path = Path(raw).expanduser()
     if path.exists():
         path = _resolve(path)
-        if path.is_dir() and _is_saved_dataset(path):
+        if path.is_dir() and is_saved_dataset(path):
             if config_name is not None:
                 raise CorpusError(f"config_name={config_name!r} does not apply to a save_to_disk folder ({path})")
             corpus = _load_saved(path, streaming, text_column)
@@ -413,7 +413,7 @@ def _with_features(obj):
     )
 
 
-def _is_saved_dataset(path: Path) -> bool:
+def is_saved_dataset(path: Path) -> bool:
     """Whether `path` is a folder written by ``save_to_disk`` (a DatasetDict or a Dataset)."""
     return (path / datasets.config.DATASETDICT_JSON_FILENAME).is_file() or (
         (path / datasets.config.DATASET_INFO_FILENAME).is_file()

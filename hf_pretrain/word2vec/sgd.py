@@ -111,11 +111,7 @@ def _cbow_step(model, block, outputs, window_mask, targets, labels, target_mask,
     """word2vec's CBOW on the block: the hidden vector of a centre is the mean (or sum) of its context
     vectors. Returns what `skipgram_gradients` returns; the noise words shared by groups of centres
     are updated here already."""
-    windows = window_mask.to(block.dtype)
-    counts = windows.sum(1, keepdim=True)
-    hidden = window_sums(block, windows)
-    if model.config.cbow_combiner == "mean":
-        hidden /= counts.clamp(min=1)
+    windows, counts, hidden = _cbow_hidden(model, block, window_mask)
     loss, count, grad_hidden, grad_outputs = cbow_gradients(
         hidden, outputs, labels, target_mask, counts > 0, learning_rate
     )
@@ -128,6 +124,17 @@ def _cbow_step(model, block, outputs, window_mask, targets, labels, target_mask,
     return loss, count, spread_over_windows(grad_hidden, windows), grad_outputs
 
 
+def _cbow_hidden(model, block, window_mask):
+    """(window weights [m, 2W + 1], context counts [m, 1], hidden vectors [m, D]): each centre's
+    context vectors summed, or averaged with `cbow_combiner` "mean"."""
+    windows = window_mask.to(block.dtype)
+    counts = windows.sum(1, keepdim=True)
+    hidden = window_sums(block, windows)
+    if model.config.cbow_combiner == "mean":
+        hidden /= counts.clamp(min=1)
+    return windows, counts, hidden
+
+
 def _cbow_path_step(model, block, window_mask, targets, labels, target_mask, learning_rate):
     """CBOW with hierarchical softmax on the inner nodes that are really on each centre's path.
 
@@ -136,11 +143,7 @@ def _cbow_path_step(model, block, window_mask, targets, labels, target_mask, lea
     and scatters on padding; here the (centre, node) pairs are listed first. Updates the output
     vectors; returns (summed binary cross-entropy, number of scored pairs, step of each block position)."""
     syn1 = model.output_embeddings.weight
-    windows = window_mask.to(block.dtype)
-    counts = windows.sum(1, keepdim=True)
-    hidden = window_sums(block, windows)
-    if model.config.cbow_combiner == "mean":
-        hidden /= counts.clamp(min=1)
+    windows, counts, hidden = _cbow_hidden(model, block, window_mask)
     # A centre without any context word (a one-word sentence) has nothing to learn from.
     rows, columns = (target_mask & (counts > 0)).nonzero(as_tuple=True)
     nodes = targets[rows, columns]
