@@ -106,24 +106,30 @@ def test_one_huge_line_without_newline_trains_in_bounded_pieces(tmp_path):
     results = run(tmp_path / "model", "--max_steps", "2", dataset=corpus)
     assert results["corpus_words"] == 2_100_000 and (tmp_path / "model" / "model.safetensors").is_file()
 
-    # Encoding goes through the tokenizer in batches of about ENCODE_BATCH_CHARS, not the whole line.
+    # Encoding goes in batches of about ENCODE_BATCH_CHARS, not the whole line, by either route.
     vocab = Vocabulary.build([line], min_count=2)
     calls = []
+    split_ids, tokenizer_ids = Vocabulary._split_ids, Vocabulary._tokenizer_ids
 
-    class Recording:
-        def __init__(self, tokenizer):
-            self.tokenizer = tokenizer
+    def recording(route):
+        def record(self, lines):
+            calls.append((route.__name__, sum(map(len, lines))))
+            return route(self, lines)
 
-        def encode_batch_fast(self, texts, **kwargs):
-            calls.append(sum(map(len, texts)))
-            return self.tokenizer.encode_batch_fast(texts, **kwargs)
+        return record
 
     expected = np.array([vocab.tokenizer.token_to_id(w) for w in line.split()])
-    vocab.tokenizer = Recording(vocab.tokenizer)
-    encoded = vocab.encode([line])
-    assert len(calls) >= 10 and max(calls) < 2 * 2**20
-    np.testing.assert_array_equal(encoded.ids, expected[expected != vocab.unk_id])
-    assert encoded.num_sentences == 1 and encoded.raw_words == 2_100_000
+    for route in (split_ids, tokenizer_ids):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(Vocabulary, route.__name__, recording(route))
+            if route is tokenizer_ids:
+                patch.setattr(Vocabulary, "_split_ids", lambda self, lines: None)
+            calls.clear()
+            encoded = vocab.encode([line])
+        sizes = [size for name, size in calls if name == route.__name__]
+        assert len(sizes) >= 10 and max(sizes) < 2 * 2**20
+        np.testing.assert_array_equal(encoded.ids, expected[expected != vocab.unk_id])
+        assert encoded.num_sentences == 1 and encoded.raw_words == 2_100_000
 
 
 # ---------------------------------------------------------------------------------- settings

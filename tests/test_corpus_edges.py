@@ -96,6 +96,48 @@ def test_streamed_counting_gives_the_words_training_encodes(tmp_path):
     assert vocab.index_to_word == in_memory.index_to_word
 
 
+# Every code point Python or Rust takes for whitespace, and some near misses (zero-width space,
+# Mongolian vowel separator, word joiner, BOM), between words of several scripts.
+SPACES = "".join(chr(c) for c in range(0x3000 + 1) if chr(c).isspace()) + "\u200b\u180e\u2060\ufeff"
+MIXED_LINES = [f"Word{space}wörd ΟΔΟΣ{space}中文 词语 {space}end" for space in SPACES] + [
+    "",
+    "   ",
+    "a <unk> b",
+    "x<unk>y <unk>z",
+    "Straße İstanbul ǅemal ﬁne",
+]
+
+
+@pytest.mark.parametrize("lowercase", [False, True], ids=["cased", "lowercase"])
+@pytest.mark.parametrize("lines", [DISPUTED_LINES, MIXED_LINES], ids=["disputed", "mixed"])
+def test_encoding_by_split_gives_the_tokenizers_ids(tmp_path, lines, lowercase):
+    vocab = Vocabulary.build(lines + ["word wörd <unk>"], min_count=1, unk_policy="keep", lowercase=lowercase)
+    by_tokenizer = vocab._tokenizer_ids(lines)
+    encoded = vocab.encode(lines)
+    np.testing.assert_array_equal(encoded.ids, by_tokenizer[0])
+    np.testing.assert_array_equal(np.diff(encoded.offsets), by_tokenizer[1])
+    # Lines free of what makes the two differ take the fast route, and it gives the same ids too.
+    plain = [line for line in lines if not any(c in line for c in "\x1c\x1d\x1e\x1f<")]
+    fast = vocab._split_ids(plain)
+    assert fast is not None
+    for got, expected in zip(fast, vocab._tokenizer_ids(plain)):
+        np.testing.assert_array_equal(got, expected)
+    # A saved vocabulary carries <unk> as an added token, which the tokenizer cuts out of "x<unk>y".
+    vocab.save(tmp_path)
+    loaded = Vocabulary.load(tmp_path)
+    np.testing.assert_array_equal(loaded.encode(lines).ids, loaded._tokenizer_ids(lines)[0])
+
+
+def test_a_tokenizer_of_another_kind_is_encoded_by_the_tokenizer(tmp_path):
+    vocab = Vocabulary.build(["a-b c d", "c d"], min_count=1)
+    vocab.tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()  # splits at punctuation too
+    assert vocab._split_ids(["a-b c"]) is None
+    assert vocab.encode(["a-b c"]).ids.tolist() == [vocab.tokenizer.token_to_id("c")]
+    vocab.tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    vocab.tokenizer.normalizer = normalizers.NFKC()
+    assert vocab._split_ids(["a-b c"]) is None
+
+
 def test_word_level_bert_tokenizer_knows_every_word_it_counted():
     texts = ["ΟΔΟΣ ΟΔΟΣ a\x1fb a\x1fb"]
     tokenizer = build_word_level_tokenizer(texts, min_frequency=2, lowercase=True)
