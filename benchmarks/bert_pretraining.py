@@ -1,14 +1,19 @@
 """hf-pretrain BERT against transformers' BertForPreTraining: same weights, same masked WikiText-2
-batches, same threads; training steps per second (forward, backward, Adam).
+batches, same threads; training steps per second (forward, backward, AdamW).
 
     python benchmarks/bert_pretraining.py                           # the book's model, batches of 512
     python benchmarks/bert_pretraining.py --preset base --batch_size 8 --max_len 128 --vocab_size 30522 --steps 3
+    python benchmarks/bert_pretraining.py --preset base --batch_size 8 --max_len 128 --vocab_size 30522 --dense
 
 Both models compute the same loss; ours projects onto the vocabulary only at the masked positions
 (about 15 % of the real tokens), transformers' at every position, and ours runs everything but the
 attention on the real tokens only, transformers' on the padding too. The two models alternate step
 by step, so that a change in the machine's load hits both alike. tokens/s counts every position of
 the batch (batch × max_len) on both sides; the share of padding is printed.
+
+With `--dense` every position of a batch is a real token (the padding is filled with random words
+and unmasked), so neither side has padding to skip: what remains of the difference is the
+masked-position projection and the layers themselves.
 """
 
 import argparse
@@ -19,19 +24,33 @@ import torch
 
 from hf_pretrain import HfpBertConfig, HfpBertForPreTraining, load_corpus
 from hf_pretrain.bert.data import BertPretrainingData, d2l_wiki_paragraphs
+from hf_pretrain.bert.train import adamw
 from hf_pretrain.core.runtime import keep_freed_memory
 from hf_pretrain.core.tokenization import build_word_level_tokenizer
 
 
-def time_step(model, optimizer, batch):
+def time_step(model, optimizer, batch, bf16=False):
     start = time.perf_counter()
     # Ours as the recipe trains it on a CPU: the real tokens packed (transformers' has no such option).
     options = {"skip_padding": True} if isinstance(model, HfpBertForPreTraining) else {}
-    loss = model(**batch, **options).loss
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss = model(**batch, **options).loss
     loss.backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return float(loss.detach()), time.perf_counter() - start
+
+
+def fill_padding(batch: dict, vocab_size: int, generator: torch.Generator) -> dict:
+    """The batch with every padding position made a real, unmasked token of sentence B."""
+    padding = batch["attention_mask"] == 0
+    words = torch.randint(5, vocab_size, batch["input_ids"].shape, generator=generator)
+    return {
+        **batch,
+        "input_ids": torch.where(padding, words, batch["input_ids"]),
+        "token_type_ids": torch.where(padding, 1, batch["token_type_ids"]),
+        "attention_mask": torch.ones_like(batch["attention_mask"]),
+    }
 
 
 def main(argv=None):
@@ -48,6 +67,13 @@ def main(argv=None):
         default=None,
         help="Size the vocabulary up to this (e.g. BERT's 30522); the batches keep the word-level ids.",
     )
+    parser.add_argument(
+        "--mixed_precision",
+        default="no",
+        choices=["no", "bf16"],
+        help="bf16: autocast on both sides, as `accelerate launch --mixed_precision bf16` trains.",
+    )
+    parser.add_argument("--dense", action="store_true", help="No padding: fill it with random unmasked words.")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -60,6 +86,8 @@ def main(argv=None):
     batches = []
     for batch in data.batches(args.batch_size, generator):
         batch.pop("words")
+        if args.dense:
+            batch = fill_padding(batch, len(tokenizer), generator)
         batches.append(batch)
         if len(batches) == args.steps + 1:
             break
@@ -81,14 +109,17 @@ def main(argv=None):
         "max_len": args.max_len,
         "threads": torch.get_num_threads(),
         "padding_share": padding,
+        "dense": args.dense,
+        "mixed_precision": args.mixed_precision,
     }
     models = {"hf_pretrain": ours, "transformers": theirs}
-    optimizers = {name: torch.optim.Adam(model.parameters(), lr=0.01) for name, model in models.items()}
+    # Both sides with the recipe's optimizer, the fused AdamW transformers' Trainer also defaults to.
+    optimizers = {name: adamw(model.parameters(), 0.01, 0.0, torch.device("cpu")) for name, model in models.items()}
     runs = {name: ([], []) for name in models}
     for batch in batches:
         for name, model in models.items():
             model.train()
-            loss, seconds = time_step(model, optimizers[name], batch)
+            loss, seconds = time_step(model, optimizers[name], batch, bf16=args.mixed_precision == "bf16")
             runs[name][0].append(loss)
             runs[name][1].append(seconds)
     for name, (losses, seconds) in runs.items():

@@ -321,6 +321,34 @@ def test_skipping_padding_gives_the_same_states_and_gradients():
         torch.testing.assert_close(parameter.grad, their_grads[name].grad, atol=1e-5, rtol=1e-4, msg=name)
 
 
+def test_bf16_on_the_cpu_writes_the_attention_out_and_matches_transformers_sdpa(monkeypatch):
+    """In bf16 on a CPU the attention runs as products and a softmax, not SDPA's fused kernel (which
+    transformers' BERT keeps): outputs and gradients agree with transformers' to bf16 precision."""
+    model = tiny_model()
+    theirs = model.to_transformers()
+    input_ids, attention_mask, token_type_ids = random_batch()
+    inputs = dict(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+    fused = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    monkeypatch.setattr(
+        torch.nn.functional, "scaled_dot_product_attention", lambda *a, **k: fused.append(1) or sdpa(*a, **k)
+    )
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours = model(**inputs, skip_padding=True)
+        assert not fused  # ours never called SDPA
+        reference = theirs(**inputs)
+        assert fused  # transformers' did
+    valid = attention_mask.bool()
+    ours_logits, their_logits = ours.prediction_logits.float()[valid], reference.prediction_logits.float()[valid]
+    torch.testing.assert_close(ours_logits, their_logits, atol=0.1, rtol=0.05)
+    ours_logits.sum().backward()
+    their_logits.sum().backward()
+    their_grads = dict(theirs.named_parameters())
+    for name in ("bert.encoder.layer.0.attention.self.query.weight", "bert.embeddings.word_embeddings.weight"):
+        ours_grad, their_grad = dict(model.named_parameters())[name].grad, their_grads[name].grad
+        assert torch.nn.functional.cosine_similarity(ours_grad.flatten(), their_grad.flatten(), dim=0) > 0.999, name
+
+
 def test_export_to_transformers_gives_the_same_outputs():
     model = tiny_model()
     exported = model.to_transformers()
