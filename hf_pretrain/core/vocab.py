@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
 COUNTS_FILE = "word_counts.json"
@@ -265,14 +267,20 @@ class Vocabulary:
             return None
         if lowercase:
             lines = _lowered(lines, self.tokenizer.normalizer)
-        words: list[str] = []
-        counts = np.empty(len(lines), dtype=np.int64)
-        for row, line in enumerate(lines):
-            line_words = line.split()
-            words += line_words
-            counts[row] = len(line_words)
-        lookup = map(self._word_index.get, words, itertools.repeat(self.unk_id))
-        return np.fromiter(lookup, dtype=np.int64, count=len(words)), counts
+        # Arrow splits at exactly the characters str.split() splits at (every code point checked),
+        # in C++ and without the GIL, so a stream's next chunk encodes while the training step runs.
+        text = pc.utf8_trim_whitespace(pa.array(lines, type=pa.large_string()))
+        blank = pc.equal(text, "")  # splits into one empty word
+        split = pc.utf8_split_whitespace(text)
+        counts = pc.if_else(blank, 0, pc.list_value_length(split)).to_numpy(zero_copy_only=False)
+        words = pc.list_flatten(pc.filter(split, pc.invert(blank))).dictionary_encode()
+        # The batch's distinct words (a few thousand) are looked up in Python: a lookup table built
+        # in Arrow would be rebuilt for every batch, which costs more than the batch for big vocabularies.
+        distinct = words.dictionary.to_pylist()
+        lookup = np.fromiter(
+            map(self._word_index.get, distinct, itertools.repeat(self.unk_id)), dtype=np.int64, count=len(distinct)
+        )
+        return lookup[words.indices.to_numpy(zero_copy_only=False)], counts.astype(np.int64)
 
     def _split_lowercase(self) -> bool | None:
         """Whether this tokenizer is `word_pipeline(True)` (True) or `word_pipeline(False)` (False)
