@@ -4,9 +4,11 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from hf_pretrain.bert.train import BertArguments, BertTrainingArguments, pretrain_bert
 from hf_pretrain.core.arguments import parse_args
+from hf_pretrain.core.checkpoints import non_finite_weight
 from hf_pretrain.core.loop import LoopState
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,3 +69,13 @@ def test_a_checkpoint_holds_the_whole_loop_state(tmp_path):
     assert state.global_step == 2 and state.step_in_epoch == 2 and state.epoch == 0
     assert len(saved["totals"]) == 3 and saved["totals"][0] > 0
     assert saved["identity"]["arguments"]["max_len"] == 32
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_non_finite_weight_is_found_by_name(bad, dtype):
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)).to(dtype)
+    assert non_finite_weight([model]) is None
+    with torch.no_grad():
+        model[1].weight[1, 2] = bad
+    assert non_finite_weight([torch.nn.Linear(2, 0), model]) == "1.weight"
