@@ -213,9 +213,17 @@ class Vocabulary:
         batch: list[str] = []
         owners: list[int] = []
         size = 0
+        raw_words = 0
 
         def flush() -> None:
+            nonlocal raw_words
             ids, counts = self._split_ids(batch) or self._tokenizer_ids(batch)
+            raw_words += int(counts.sum())
+            if self.unk_policy == "drop":
+                # Batch by batch, so that no corpus-sized mask or index outlives its batch.
+                keep = ids != self.unk_id
+                counts = np.bincount(np.repeat(np.arange(len(counts)), counts)[keep], minlength=len(counts))
+                ids = ids[keep]
             parts.append(ids)
             np.add.at(lengths, np.asarray(owners, dtype=np.int64), counts)
             batch.clear()
@@ -232,12 +240,6 @@ class Vocabulary:
         if batch:
             flush()
         ids = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-        raw_words = int(lengths.sum())
-        if self.unk_policy == "drop":
-            keep = ids != self.unk_id
-            sentence_of = np.repeat(np.arange(len(lengths)), lengths)
-            lengths = np.bincount(sentence_of[keep], minlength=len(lengths))
-            ids = ids[keep]
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         return EncodedCorpus(ids=ids, offsets=offsets, raw_words=raw_words)
