@@ -9,6 +9,7 @@ import sys
 
 from hf_pretrain.bert.train import BertArguments, BertTrainingArguments, pretrain_bert
 from hf_pretrain.core.arguments import parse_args
+from hf_pretrain.core.runtime import skip_exit_collection
 
 
 def main(argv=None):
@@ -18,3 +19,4 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+    skip_exit_collection()

@@ -8,6 +8,7 @@ import sys
 
 from hf_pretrain.core.arguments import parse_args
 from hf_pretrain.core.bpe import BpeArguments, train_bpe
+from hf_pretrain.core.runtime import skip_exit_collection
 
 
 def main(argv=None):
@@ -19,3 +20,4 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+    skip_exit_collection()

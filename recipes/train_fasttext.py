@@ -8,6 +8,7 @@ accelerate launch recipes/train_fasttext.py --subwords bpe --bpe_vocab_size 8000
 import sys
 
 from hf_pretrain.core.arguments import parse_args
+from hf_pretrain.core.runtime import skip_exit_collection
 from hf_pretrain.fasttext.train import FastTextArguments, FastTextTrainingArguments, train_fasttext
 
 
@@ -18,3 +19,4 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+    skip_exit_collection()

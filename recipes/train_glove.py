@@ -8,6 +8,7 @@ accelerate launch recipes/train_glove.py --window 5 --x_max 100 --epochs 25 --ou
 import sys
 
 from hf_pretrain.core.arguments import parse_args
+from hf_pretrain.core.runtime import skip_exit_collection
 from hf_pretrain.glove.train import GloVeArguments, GloVeTrainingArguments, train_glove
 
 
@@ -18,3 +19,4 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+    skip_exit_collection()

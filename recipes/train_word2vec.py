@@ -9,6 +9,7 @@ import sys
 
 from hf_pretrain.core.arguments import parse_args
 from hf_pretrain.core.loop import TrainingArguments
+from hf_pretrain.core.runtime import skip_exit_collection
 from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
 
 
@@ -19,3 +20,4 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+    skip_exit_collection()
