@@ -11,9 +11,11 @@ The folder holds the classifier (config with the label names, weights, tokenizer
 
 import sys
 
-from hf_pretrain.bert.finetune import ClassifierArguments, FinetuneError, FinetuneTrainingArguments, finetune_bert
-from hf_pretrain.core.arguments import parse_args
-from hf_pretrain.core.runtime import skip_exit_collection
+from hf_pretrain.core.startup import imports_without_collection, skip_exit_collection
+
+with imports_without_collection():
+    from hf_pretrain.bert.finetune import ClassifierArguments, FinetuneError, FinetuneTrainingArguments, finetune_bert
+    from hf_pretrain.core.arguments import parse_args
 
 
 def main(argv=None):

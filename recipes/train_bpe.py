@@ -6,9 +6,11 @@ python recipes/train_bpe.py --dataset ptb --vocab_size 10000 --lowercase --outpu
 
 import sys
 
-from hf_pretrain.core.arguments import parse_args
-from hf_pretrain.core.bpe import BpeArguments, train_bpe
-from hf_pretrain.core.runtime import skip_exit_collection
+from hf_pretrain.core.startup import imports_without_collection, skip_exit_collection
+
+with imports_without_collection():
+    from hf_pretrain.core.arguments import parse_args
+    from hf_pretrain.core.bpe import BpeArguments, train_bpe
 
 
 def main(argv=None):

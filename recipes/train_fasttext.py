@@ -7,9 +7,11 @@ accelerate launch recipes/train_fasttext.py --subwords bpe --bpe_vocab_size 8000
 
 import sys
 
-from hf_pretrain.core.arguments import parse_args
-from hf_pretrain.core.runtime import skip_exit_collection
-from hf_pretrain.fasttext.train import FastTextArguments, FastTextTrainingArguments, train_fasttext
+from hf_pretrain.core.startup import imports_without_collection, skip_exit_collection
+
+with imports_without_collection():
+    from hf_pretrain.core.arguments import parse_args
+    from hf_pretrain.fasttext.train import FastTextArguments, FastTextTrainingArguments, train_fasttext
 
 
 def main(argv=None):

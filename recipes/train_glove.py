@@ -7,9 +7,11 @@ accelerate launch recipes/train_glove.py --window 5 --x_max 100 --epochs 25 --ou
 
 import sys
 
-from hf_pretrain.core.arguments import parse_args
-from hf_pretrain.core.runtime import skip_exit_collection
-from hf_pretrain.glove.train import GloVeArguments, GloVeTrainingArguments, train_glove
+from hf_pretrain.core.startup import imports_without_collection, skip_exit_collection
+
+with imports_without_collection():
+    from hf_pretrain.core.arguments import parse_args
+    from hf_pretrain.glove.train import GloVeArguments, GloVeTrainingArguments, train_glove
 
 
 def main(argv=None):

@@ -7,10 +7,12 @@ accelerate launch recipes/train_word2vec.py --architecture cbow --epochs 3 --out
 
 import sys
 
-from hf_pretrain.core.arguments import parse_args
-from hf_pretrain.core.loop import TrainingArguments
-from hf_pretrain.core.runtime import skip_exit_collection
-from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
+from hf_pretrain.core.startup import imports_without_collection, skip_exit_collection
+
+with imports_without_collection():
+    from hf_pretrain.core.arguments import parse_args
+    from hf_pretrain.core.loop import TrainingArguments
+    from hf_pretrain.word2vec.train import Word2VecArguments, train_word2vec
 
 
 def main(argv=None):

@@ -145,3 +145,37 @@ print(json.dumps({{"words": vectors.index_to_key, "status": status, "loaded": {L
 """
     result = run_python(code, str(word2vec_folder))
     assert result == {"words": ["d", "c", "b", "a"], "status": 0, "loaded": []}
+
+
+def test_recipes_import_with_the_collector_paused_and_freeze_what_they_imported():
+    code = """
+import gc, json
+from hf_pretrain.core.startup import imports_without_collection, skip_exit_collection
+states = []
+with imports_without_collection():
+    states.append(gc.isenabled())
+    import datasets
+frozen = gc.get_freeze_count()
+try:
+    with imports_without_collection():
+        raise KeyError
+except KeyError:
+    pass
+states.append(gc.isenabled())
+gc.disable()
+with imports_without_collection():
+    pass
+states.append(gc.isenabled())  # a collector the caller had paused stays paused
+gc.enable()
+garbage = [[] for _ in range(1000)]
+skip_exit_collection()
+print(json.dumps({"states": states, "frozen": frozen, "after": gc.get_freeze_count()}))
+"""
+    result = run_python(code)
+    assert result["states"] == [False, True, False]
+    assert result["frozen"] > 50_000  # what importing datasets created
+    assert result["after"] >= result["frozen"] + 1000
+    # Every recipe imports that way and freezes when its work is done.
+    for recipe in sorted((REPO / "recipes").glob("*.py")):
+        text = recipe.read_text()
+        assert "with imports_without_collection():" in text and "    skip_exit_collection()" in text, recipe.name

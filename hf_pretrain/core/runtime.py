@@ -4,7 +4,6 @@ leaving the process group together."""
 from __future__ import annotations
 
 import ctypes
-import gc
 import os
 import time
 import warnings
@@ -96,11 +95,3 @@ def keep_freed_memory() -> bool:
 
 _kept_freed_memory: Optional[bool] = None
 
-
-def skip_exit_collection() -> None:
-    """For a recipe whose work is done and whose process is about to end: move every live object out
-    of the garbage collector's sight (`gc.freeze`), so that interpreter shutdown does not walk the
-    million-odd objects that importing torch, transformers and datasets creates (0.7 s of every
-    run on the 2-core CPU). Objects are still freed by reference counting and atexit handlers still
-    run; only reference cycles are left for the process's end to reclaim."""
-    gc.freeze()
