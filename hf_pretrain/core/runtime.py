@@ -94,4 +94,3 @@ def keep_freed_memory() -> bool:
 
 
 _kept_freed_memory: Optional[bool] = None
-
