@@ -41,10 +41,10 @@ def time_step(model, optimizer, batch, bf16=False):
     return float(loss.detach()), time.perf_counter() - start
 
 
-def fill_padding(batch: dict, vocab_size: int, generator: torch.Generator) -> dict:
-    """The batch with every padding position made a real, unmasked token of sentence B."""
+def fill_padding(batch: dict, first_word: int, vocab_size: int, generator: torch.Generator) -> dict:
+    """The batch with every padding position made a real, unmasked word (no special token) of sentence B."""
     padding = batch["attention_mask"] == 0
-    words = torch.randint(5, vocab_size, batch["input_ids"].shape, generator=generator)
+    words = torch.randint(first_word, vocab_size, batch["input_ids"].shape, generator=generator)
     return {
         **batch,
         "input_ids": torch.where(padding, words, batch["input_ids"]),
@@ -87,7 +87,7 @@ def main(argv=None):
     for batch in data.batches(args.batch_size, generator):
         batch.pop("words")
         if args.dense:
-            batch = fill_padding(batch, len(tokenizer), generator)
+            batch = fill_padding(batch, max(tokenizer.all_special_ids) + 1, len(tokenizer), generator)
         batches.append(batch)
         if len(batches) == args.steps + 1:
             break

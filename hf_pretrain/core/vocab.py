@@ -256,23 +256,23 @@ class Vocabulary:
     def _split_ids(self, lines: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
         """What `_tokenizer_ids` gives, ~3x faster, for the tokenizers `word_pipeline` makes: their
         words are those of Python's `split()` (lower-cased as `_words` does) looked up in the
-        WordLevel vocabulary. None where the two could differ: another tokenizer (a loaded folder's may have
-        any), an added token inside the text (the tokenizer cuts it out of a word), or the
+        WordLevel vocabulary. None where the two could differ: another tokenizer (a loaded folder's
+        may have any), an added token inside the text (the tokenizer cuts it out of a word), or the
         separators `split()` alone splits at."""
         lowercase = self._split_lowercase()
         if lowercase is None:
             return None
-        text = "\n".join(lines)
-        if any(separator in text for separator in _SPLIT_DISAGREES):
+        joined = "\n".join(lines)
+        if any(separator in joined for separator in _SPLIT_DISAGREES):
             return None
-        if any(token.content in text for token in self.tokenizer.get_added_tokens_decoder().values()):
+        if any(token.content in joined for token in self.tokenizer.get_added_tokens_decoder().values()):
             return None
         if lowercase:
             lines = _lowered(lines, self.tokenizer.normalizer)
         # Arrow splits at exactly the characters str.split() splits at (every code point checked).
-        text = pc.utf8_trim_whitespace(pa.array(lines, type=pa.large_string()))
-        blank = pc.equal(text, "")  # splits into one empty word
-        split = pc.utf8_split_whitespace(text)
+        trimmed = pc.utf8_trim_whitespace(pa.array(lines, type=pa.large_string()))
+        blank = pc.equal(trimmed, "")  # splits into one empty word
+        split = pc.utf8_split_whitespace(trimmed)
         counts = pc.if_else(blank, 0, pc.list_value_length(split)).to_numpy(zero_copy_only=False)
         words = pc.list_flatten(pc.filter(split, pc.invert(blank))).dictionary_encode()
         # The batch's distinct words (a few thousand) are looked up in Python: a lookup table built
